@@ -1,0 +1,52 @@
+# calbridge: `make run` starts the local stack, `make test` runs the whole suite.
+# Both set up what they need first: the project virtualenv, the Cloud Tasks emulator's own
+# virtualenv (it pins protobuf<5), and Debian's Chromium for the browser tests.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TASKS_VENV := .local/tasks-venv
+UV_VERSION := 0.13.9
+TASKS_EMULATOR_VERSION := 0.6.2
+
+.PHONY: setup run test bench lock fmt clean chromium check-tools
+
+setup: $(VENV)/.installed $(TASKS_VENV)/.installed chromium check-tools
+
+$(VENV)/.installed: requirements-dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.lock
+	touch $@
+
+$(TASKS_VENV)/.installed:
+	$(PYTHON) -m venv $(TASKS_VENV)
+	$(TASKS_VENV)/bin/pip install -q "gcloud-tasks-emulator==$(TASKS_EMULATOR_VERSION)"
+	touch $@
+
+# Playwright drives Debian's Chromium: `playwright install` cannot download browsers here.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+check-tools:
+	@command -v gcloud >/dev/null 2>&1 || { echo "gcloud is missing: install the Google Cloud CLI and its Firestore emulator (gcloud components install cloud-firestore-emulator, or apt-get install google-cloud-cli-firestore-emulator)"; exit 1; }
+	@command -v java >/dev/null 2>&1 || { echo "java is missing: the Firestore emulator needs Java 11+ (apt-get install openjdk-17-jre-headless)"; exit 1; }
+
+run: setup
+	PYTHONPATH=. $(PY) -m local.stack
+
+test: setup
+	PYTHONPATH=. $(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	PYTHONPATH=. $(PY) -m bench
+
+# Recompile the locks after changing dependencies in pyproject.toml.
+lock: $(VENV)/.installed
+	$(VENV)/bin/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .local build

@@ -1,0 +1,10 @@
+"""Cloud Functions gen2 entry point of the notify function: routing only, logic lives in shared/."""
+
+import functions_framework
+
+from shared.api.notify import router
+
+
+@functions_framework.http
+def notify(request):
+    return router.dispatch(request)

@@ -1,0 +1,10 @@
+"""Cloud Functions gen2 entry point of the webhook function: routing only, logic lives in shared/."""
+
+import functions_framework
+
+from shared.api.webhook import router
+
+
+@functions_framework.http
+def webhook(request):
+    return router.dispatch(request)

@@ -1,0 +1,152 @@
+"""Accounts and their members: one owner, any number of assistants, each with an API key.
+
+Keys are 256-bit random strings, so a plain SHA-256 is the right hash: there is nothing to
+brute-force, and lookups stay one document read (`api_keys/{sha256}`). The key itself is shown
+once, at creation, and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared import errors
+from shared.adapters.firestore import db
+
+OWNER = "owner"
+ASSISTANT = "assistant"
+ROLES = (OWNER, ASSISTANT)
+KEY_PREFIX = "cbk_"
+
+ACCOUNTS = "accounts"
+MEMBERS = "members"
+API_KEYS = "api_keys"
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    account_id: str
+    role: str
+    name: str
+    email: str
+    language: str
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == OWNER
+
+    @classmethod
+    def from_doc(cls, doc_id: str, data: dict) -> "Member":
+        return cls(
+            id=doc_id,
+            account_id=data["account_id"],
+            role=data["role"],
+            name=data.get("name", ""),
+            email=data.get("email", ""),
+            language=data.get("language", "en"),
+        )
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def validate_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise errors.InvalidInput(f"unknown time zone {tz!r}; use an IANA name like Europe/Berlin")
+    return tz
+
+
+def create_account(
+    *, name: str, owner_name: str, owner_email: str, timezone_name: str = "Europe/Berlin",
+    language: str = "en", account_id: str | None = None,
+) -> tuple[dict, Member, str]:
+    """Create an account and its owner; returns (account, owner, owner's API key)."""
+    validate_timezone(timezone_name)
+    account_id = account_id or uuid.uuid4().hex
+    account = {
+        "id": account_id,
+        "name": name,
+        "timezone": timezone_name,
+        "language": language,
+        "created_at": datetime.now(timezone.utc),
+    }
+    db().collection(ACCOUNTS).document(account_id).set(account)
+    owner, key = add_member(account_id, role=OWNER, name=owner_name, email=owner_email,
+                            language=language)
+    return account, owner, key
+
+
+def add_member(
+    account_id: str, *, role: str, name: str, email: str, language: str = "en"
+) -> tuple[Member, str]:
+    if role not in ROLES:
+        raise errors.InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if role == OWNER:
+        if _owner_query(account_id).get():
+            raise errors.Conflict("the account already has an owner")
+    member_id = uuid.uuid4().hex
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    data = {
+        "account_id": account_id,
+        "role": role,
+        "name": name,
+        "email": email,
+        "language": language,
+        "key_hash": hash_key(key),
+        "created_at": datetime.now(timezone.utc),
+    }
+    batch = db().batch()
+    batch.set(db().collection(MEMBERS).document(member_id), data)
+    batch.set(
+        db().collection(API_KEYS).document(hash_key(key)),
+        {"member_id": member_id, "account_id": account_id},
+    )
+    batch.commit()
+    return Member.from_doc(member_id, data), key
+
+
+def member_by_key(key: str) -> Member | None:
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    ref = db().collection(API_KEYS).document(hash_key(key)).get()
+    if not ref.exists:
+        return None
+    return get_member(ref.get("member_id"))
+
+
+def get_member(member_id: str) -> Member | None:
+    snap = db().collection(MEMBERS).document(member_id).get()
+    return Member.from_doc(snap.id, snap.to_dict()) if snap.exists else None
+
+
+def get_account(account_id: str) -> dict:
+    snap = db().collection(ACCOUNTS).document(account_id).get()
+    if not snap.exists:
+        raise errors.NotFound("account not found")
+    return snap.to_dict()
+
+
+def account_owner(account_id: str) -> Member:
+    found = _owner_query(account_id).get()
+    if not found:
+        raise errors.NotFound("account has no owner")
+    return Member.from_doc(found[0].id, found[0].to_dict())
+
+
+def _owner_query(account_id: str):
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return (
+        db().collection(MEMBERS)
+        .where(filter=FieldFilter("account_id", "==", account_id))
+        .where(filter=FieldFilter("role", "==", OWNER))
+        .limit(1)
+    )

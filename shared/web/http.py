@@ -1,0 +1,165 @@
+"""A small router for the functions' HTTP entry points, and the one place errors become responses.
+
+Cloud Functions gen2 gives each function one handler for every path, so each function declares
+its routes on a `Router` (werkzeug's URL map, already a dependency of functions-framework) and
+its `main.py` is only `return router.dispatch(request)`.
+
+Routes are of three kinds, which decide how an error looks: "api" answers
+`{"error": {"code", "message"}}`, "page" answers a readable HTML page in the reader's language,
+and "task" (Cloud Tasks / Scheduler / Google push) answers JSON with a status that tells the
+caller whether to retry (4xx: do not, 5xx: do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from flask import Request, Response
+from werkzeug.exceptions import HTTPException, MethodNotAllowed as _WzMethodNotAllowed
+from werkzeug.routing import Map, Rule
+
+from shared import errors
+from shared.logs import bind_trace, get_logger, log
+
+logger = get_logger("http")
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class _Route:
+    handler: Callable[..., Any]
+    kind: str
+
+
+def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        json.dumps(body, default=str, ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+        headers=headers,
+    )
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    err = {"code": code, "message": message}
+    if details:
+        err["details"] = details
+    return {"error": err}
+
+
+class Router:
+    def __init__(self, name: str):
+        self.name = name
+        self._map = Map(strict_slashes=False)
+        self._routes: dict[str, _Route] = {}
+        self._page_error: Callable[[Request, errors.AppError], Response] | None = None
+        self.add("/healthz", lambda request: {"status": "ok", "function": name}, ["GET"], "api")
+
+    def add(self, rule: str, handler: Callable, methods: list[str], kind: str) -> None:
+        endpoint = f"{kind}:{rule}:{','.join(methods)}"
+        self._map.add(Rule(rule, endpoint=endpoint, methods=methods))
+        self._routes[endpoint] = _Route(handler, kind)
+
+    def _decorator(self, kind: str, rule: str, methods):
+        def register(fn):
+            self.add(rule, fn, list(methods), kind)
+            return fn
+
+        return register
+
+    def api(self, rule: str, methods=("GET",)):
+        return self._decorator("api", rule, methods)
+
+    def page(self, rule: str, methods=("GET",)):
+        return self._decorator("page", rule, methods)
+
+    def task(self, rule: str, methods=("POST",)):
+        return self._decorator("task", rule, methods)
+
+    def page_errors(self, render: Callable[[Request, errors.AppError], Response]):
+        """Register how this function renders an error page (templates live with the pages)."""
+        self._page_error = render
+        return render
+
+    def dispatch(self, request: Request) -> Response:
+        bind_trace(request.headers.get("X-Cloud-Trace-Context"))
+        adapter = self._map.bind_to_environ(request.environ)
+        kind = "api"
+        try:
+            if request.content_length and request.content_length > MAX_BODY_BYTES:
+                raise errors.PayloadTooLarge("request body is too large")
+            try:
+                endpoint, params = adapter.match()
+            except _WzMethodNotAllowed as exc:
+                raise errors.MethodNotAllowed(
+                    f"{request.method} is not allowed here; use {', '.join(exc.valid_methods or [])}"
+                ) from None
+            except HTTPException:
+                raise errors.NotFound(f"no route for {request.method} {request.path}") from None
+            route = self._routes[endpoint]
+            kind = route.kind
+            result = route.handler(request, **params)
+            return _to_response(result)
+        except errors.AppError as exc:
+            return self._error(request, kind, exc)
+        except Exception:  # noqa: BLE001 - the one place an unexpected error becomes a 500
+            logger.exception("unhandled error", extra={"fields": {"path": request.path}})
+            return self._error(
+                request,
+                kind,
+                errors.AppError("internal error; nothing was changed by a partial request",
+                                code="internal"),
+                status=500,
+            )
+
+    def _error(self, request: Request, kind: str, exc: errors.AppError, status: int | None = None):
+        status = status or exc.status
+        level = logging.WARNING if status < 500 else logging.ERROR
+        log(logger, level, exc.message, code=exc.code, status=status, path=request.path)
+        if kind == "page" and self._page_error is not None:
+            response = self._page_error(request, exc)
+            response.status_code = status
+            return response
+        return json_response(error_body(exc.code, exc.message, exc.details or None), status)
+
+
+def _to_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple):
+        body, status = result
+        return json_response(body, status)
+    if isinstance(result, str):
+        return Response(result, mimetype="text/html")
+    return json_response(result)
+
+
+def read_json(request: Request) -> dict:
+    """The request's JSON object, or InvalidInput with a message a client can act on."""
+    if not request.data:
+        raise errors.InvalidInput("a JSON request body is required")
+    try:
+        body = json.loads(request.data)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise errors.InvalidInput("request body must be a JSON object")
+    return body
+
+
+def parse_model(model, data: dict):
+    """Validate `data` with a pydantic model; the first problems become one readable message."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err["loc"]) or "body"
+            problems.append(f"{where}: {err['msg']}")
+        raise errors.InvalidInput("; ".join(problems), code="validation_failed") from None
