@@ -80,6 +80,18 @@ class Router:
     def task(self, rule: str, methods=("POST",)):
         return self._decorator("task", rule, methods)
 
+    def json_routes(self) -> list[tuple[str, str]]:
+        """(path in OpenAPI form, method) of every JSON route, for the OpenAPI consistency test."""
+        import re
+
+        found = []
+        for rule in self._map.iter_rules():
+            if self._routes[rule.endpoint].kind == "page":
+                continue
+            path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+            found += [(path, m) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+        return found
+
     def page_errors(self, render: Callable[[Request, errors.AppError], Response]):
         """Register how this function renders an error page (templates live with the pages)."""
         self._page_error = render
