@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import secrets as pysecrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -151,8 +152,8 @@ class Stack:
             "gcloud", "emulators", "firestore", "start", "--quiet",
             f"--host-port=127.0.0.1:{ports['firestore']}",
         ]
-        metadata = self.data_dir / "firestore-data.overall_export_metadata"
-        if self.persist and metadata.exists():
+        metadata = self.latest_export()
+        if self.persist and metadata:
             fs.append(f"--import-data={metadata}")
         tasks = [
             str(TASKS_VENV / "bin" / "gcloud-tasks-emulator"), "start", "-q",
@@ -235,9 +236,15 @@ class Stack:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def latest_export(self) -> Path | None:
+        exports = sorted(self.data_dir.glob("*/*.overall_export_metadata"))
+        return exports[-1] if exports else None
+
     def export_firestore(self) -> None:
-        """Firestore emulator export (persist mode): the emulator's own REST export endpoint."""
+        """Firestore emulator export (persist mode): the emulator's own REST export endpoint,
+        which writes a new firestore_export_<time>/ folder; older ones are removed after it."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        previous = [p.parent for p in self.data_dir.glob("*/*.overall_export_metadata")]
         body = json.dumps({
             "database": f"projects/{PROJECT}/databases/(default)",
             "export_directory": str(self.data_dir),
@@ -248,6 +255,8 @@ class Stack:
         )
         with urllib.request.urlopen(req, timeout=60):
             pass
+        for folder in previous:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def stop(self) -> None:
         if self.persist and any(s.name == "firestore" and s.process.poll() is None
