@@ -9,9 +9,11 @@ TASKS_VENV := .local/tasks-venv
 UV_VERSION := 0.13.9
 TASKS_EMULATOR_VERSION := 0.6.2
 
-.PHONY: setup run test bench lock fmt clean chromium check-tools
+.PHONY: setup setup-stack run test bench lock clean chromium check-tools
 
-setup: $(VENV)/.installed $(TASKS_VENV)/.installed chromium check-tools
+# What the local stack needs; `setup` adds what only the tests need.
+setup-stack: $(VENV)/.installed $(TASKS_VENV)/.installed check-tools
+setup: setup-stack chromium
 
 $(VENV)/.installed: requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -34,13 +36,13 @@ check-tools:
 	@command -v gcloud >/dev/null 2>&1 || { echo "gcloud is missing: install the Google Cloud CLI and its Firestore emulator (gcloud components install cloud-firestore-emulator, or apt-get install google-cloud-cli-firestore-emulator)"; exit 1; }
 	@command -v java >/dev/null 2>&1 || { echo "java is missing: the Firestore emulator needs Java 11+ (apt-get install openjdk-17-jre-headless)"; exit 1; }
 
-run: setup
+run: setup-stack
 	PYTHONPATH=. $(PY) -m local.stack
 
 test: setup
 	PYTHONPATH=. $(PY) -m pytest -q -p no:cacheprovider
 
-bench: setup
+bench: setup-stack
 	PYTHONPATH=. $(PY) -m bench
 
 # Recompile the locks after changing dependencies in pyproject.toml.

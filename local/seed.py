@@ -13,12 +13,13 @@ from shared.adapters.firestore import db
 from shared.services import members
 
 DEMO_ACCOUNT_ID = "demo"
-LOGINS_FILE = Path(__file__).resolve().parent.parent / ".local" / "demo-logins.json"
 
 
-def seed_demo(stack=None) -> list[dict]:
-    if LOGINS_FILE.exists() and db().collection(members.ACCOUNTS).document(DEMO_ACCOUNT_ID).get().exists:
-        return json.loads(LOGINS_FILE.read_text())
+def seed_demo(local_dir: Path) -> list[dict]:
+    logins_file = local_dir / "demo-logins.json"
+    account = db().collection(members.ACCOUNTS).document(DEMO_ACCOUNT_ID).get()
+    if logins_file.exists() and account.exists:
+        return json.loads(logins_file.read_text())
     _, owner, owner_key = members.create_account(
         name="Demo Studio", owner_name="Olivia Owner", owner_email="owner@demo.calbridge.local",
         timezone_name="Europe/Berlin", language="en", account_id=DEMO_ACCOUNT_ID,
@@ -33,6 +34,6 @@ def seed_demo(stack=None) -> list[dict]:
         {"role": "assistant", "name": assistant.name, "email": assistant.email,
          "api_key": assistant_key, "account_id": DEMO_ACCOUNT_ID},
     ]
-    LOGINS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    LOGINS_FILE.write_text(json.dumps(logins, indent=2))
+    logins_file.parent.mkdir(parents=True, exist_ok=True)
+    logins_file.write_text(json.dumps(logins, indent=2))
     return logins

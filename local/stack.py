@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_DIR = ROOT / ".local"
+# Runtime files (stack.json, logs, secrets, demo logins, persisted data); overridable so a test
+# can run a second stack beside a developer's.
+LOCAL_DIR = Path(os.environ.get("CALBRIDGE_LOCAL_DIR") or ROOT / ".local")
 VENV_PY = ROOT / ".venv" / "bin" / "python"
-TASKS_VENV = LOCAL_DIR / "tasks-venv"
+TASKS_VENV = ROOT / ".local" / "tasks-venv"
 
 PROJECT = "calbridge-local"
 LOCATION = "europe-west3"
@@ -296,6 +298,7 @@ def describe(stack: Stack, logins: list[dict]) -> dict:
             "outbox": f"{stack.urls['mail_sink']}/",
         },
         "logins": logins,
+        "pids": {s.name: s.process.pid for s in stack.services},
     }
 
 
@@ -331,7 +334,7 @@ def main() -> None:
         os.environ.update(stack.env())
         from local.seed import seed_demo
 
-        logins = seed_demo(stack)
+        logins = seed_demo(LOCAL_DIR)
         info = describe(stack, logins)
         (LOCAL_DIR / "stack.json").write_text(json.dumps(info, indent=2))
         print(f"calbridge local stack up in {time.monotonic() - started:.1f}s "
