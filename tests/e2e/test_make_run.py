@@ -14,14 +14,18 @@ import requests
 from local.stack import PORTS, ROOT, free_port, port_open
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose; it only waits for its parent to reap it.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+def _group_alive(pgid: int) -> bool:
+    """Any live (non-zombie) process in the group: each service runs in its own group, so this
+    also catches children such as the Firestore emulator's Java process."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False
 
 
 def test_stack_starts_within_a_minute_and_stops_cleanly(tmp_path, stack):
@@ -51,6 +55,6 @@ def test_stack_starts_within_a_minute_and_stops_cleanly(tmp_path, stack):
     assert process.returncode == 0, output
     assert "stopped" in output
     for name, pid in info["pids"].items():
-        assert not _alive(pid), f"{name} still running"
+        assert not _group_alive(pid), f"{name} (or a child of it) still running"
     ports = [int(url.rsplit(":", 1)[1]) for url in info["services"].values()]
     assert not [p for p in ports if port_open(p)], "ports still bound"
