@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .validation import decode_base64
 
@@ -94,7 +94,12 @@ class StoredMessage:
         return None
 
     @property
+    def attachment_names(self) -> list[str]:
+        return [a["filename"] for a in self.payload.get("attachments", [])]
+
+    @property
     def attachments(self) -> list[Attachment]:
+        """Decoded, so not cheap: prefer attachment_names when only the names are needed."""
         return [
             Attachment(
                 index=i,
@@ -129,12 +134,12 @@ class MessageStore:
             self._load()
 
     def add(self, payload: dict[str, Any]) -> StoredMessage:
-        received_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
             message = StoredMessage(
                 id=secrets.token_urlsafe(16),
                 seq=self._next_seq,
-                received_at=received_at.replace("+00:00", "Z"),
+                received_at=now.replace("+00:00", "Z"),
                 payload=payload,
             )
             self._next_seq += 1
@@ -153,8 +158,8 @@ class MessageStore:
     def find(
         self,
         *,
-        recipients: list[str] = (),
-        custom_args: list[tuple[str, str]] = (),
+        recipients: Sequence[str] = (),
+        custom_args: Sequence[tuple[str, str]] = (),
         since: str | None = None,
     ) -> list[StoredMessage]:
         """Newest first; all given conditions must hold. `since` excludes that message and older."""

@@ -145,7 +145,7 @@ class _Validator:
         self.errors.append(FieldError(message, field, _help_url(field, anchor)))
 
     def expect(self, value: Any, expected: str, field: str | None) -> bool:
-        if _json_type(value) == expected or (expected == "number" and _json_type(value) == "integer"):
+        if _json_type(value) == expected:
             return True
         self.error(f"Invalid type. Expected: {expected}, given: {_json_type(value)}.", field)
         return False
@@ -264,10 +264,10 @@ class _Validator:
             return []
         if not self.expect(value, "array", field):
             return []
+        missing = _TO_REQUIRED if kind == "to" else _COPY_LIST_EMPTY.format(kind=kind)
         emails = []
         for j, recipient in enumerate(value):
-            email = self.address(recipient, f"{field}.{j}", missing=_TO_REQUIRED if kind == "to"
-                                 else _COPY_LIST_EMPTY.format(kind=kind),
+            email = self.address(recipient, f"{field}.{j}", missing=missing,
                                  invalid="Does not contain a valid address.")
             if email is not None:
                 emails.append(email)
@@ -301,29 +301,29 @@ class _Validator:
             self.error("The reply_to and reply_to_list parameters are mutually exclusive; "
                        "use only one of them.", "reply_to_list")
         if reply_to is not None:
-            self.address(reply_to, "reply_to",
-                         missing="The reply_to email does not contain a valid address.",
-                         invalid="The reply_to email does not contain a valid address.")
+            invalid = "The reply_to email does not contain a valid address."
+            self.address(reply_to, "reply_to", missing=invalid, invalid=invalid)
         if reply_to_list is None or not self.expect(reply_to_list, "array", "reply_to_list"):
             return
         if not reply_to_list or len(reply_to_list) > MAX_REPLY_TO_LIST:
             self.error(f"The reply_to_list must contain between 1 and {MAX_REPLY_TO_LIST} "
                        "email objects.", "reply_to_list")
+        invalid = "The reply_to_list email does not contain a valid address."
         seen: set[str] = set()
         for j, entry in enumerate(reply_to_list):
-            field = f"reply_to_list.{j}"
-            email = self.address(entry, field,
-                                 missing="The reply_to_list email does not contain a valid address.",
-                                 invalid="The reply_to_list email does not contain a valid address.")
-            if email is not None and email.lower() in seen:
+            email = self.address(entry, f"reply_to_list.{j}", missing=invalid, invalid=invalid)
+            if email is None:
+                continue
+            if email.lower() in seen:
                 self.error("Each email address in the reply_to_list should be unique.",
-                           f"{field}.email")
-            if email is not None:
-                seen.add(email.lower())
+                           f"reply_to_list.{j}.email")
+            seen.add(email.lower())
 
     # -- subject and body --------------------------------------------------------------------
 
-    def subject(self, value: Any, personalizations: list[dict[str, Any]], has_template: bool) -> None:
+    def subject(
+        self, value: Any, personalizations: list[dict[str, Any]], has_template: bool
+    ) -> None:
         if value is not None and not self.expect(value, "string", "subject"):
             return
         every_block_has_one = all(
@@ -372,7 +372,9 @@ class _Validator:
             content = attachment.get("content")
             if content is None or content == "":
                 self.error("The attachment content is required.", f"{field}.content")
-            elif self.expect(content, "string", f"{field}.content") and decode_base64(content) is None:
+            elif self.expect(content, "string", f"{field}.content") and (
+                decode_base64(content) is None
+            ):
                 self.error("The attachment content must be base64 encoded.", f"{field}.content")
             filename = attachment.get("filename")
             if not isinstance(filename, str) or not filename:
