@@ -16,12 +16,18 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from shared.config import settings
 from shared.errors import CalendarAuthRevoked, UpstreamUnavailable
 
 NUM_RETRIES = 3
 
+# The least scopes that cover the product (per-method scopes from the discovery document):
+# calendarList.list -> calendarlist.readonly; freebusy.query -> freebusy; events insert/patch/
+# delete/list/watch -> events. `calendar.events.owned` would be narrower, but the default
+# calendar may be one the user can write to without owning it (accessRole "writer"), which
+# only `calendar.events` can write. openid + email identify the Google account (id_token).
 SCOPES = (
     "openid",
     "https://www.googleapis.com/auth/userinfo.email",
@@ -77,7 +83,10 @@ class GoogleCalendar:
         refresh_token: str,
         client_secret: str,
         scopes: list[str] | None = None,
+        on_revoked: Callable[[str], None] | None = None,
     ):
+        """`on_revoked(google_account_id)` runs before CalendarAuthRevoked is raised, so the
+        account is marked "reconnect needed" whichever call noticed (shared/services/google_accounts)."""
         from google.oauth2.credentials import Credentials
 
         cfg = settings()
@@ -93,6 +102,7 @@ class GoogleCalendar:
             scopes=scopes,
         )
         self._service = None
+        self._on_revoked = on_revoked
 
     def _api(self):
         if self._service is None:
@@ -118,6 +128,8 @@ class GoogleCalendar:
             result = request.execute(num_retries=retries)
         except RefreshError as exc:
             if "invalid_grant" in str(exc):
+                if self._on_revoked is not None:
+                    self._on_revoked(self.google_account_id)
                 raise CalendarAuthRevoked(
                     "Google access was revoked or expired; the account must be reconnected.",
                     google_account_id=self.google_account_id,

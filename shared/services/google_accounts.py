@@ -1,0 +1,451 @@
+"""Connected Google accounts and their calendars, as stored in Firestore, and the one way to
+talk to a connected account's calendars (`calendar_client`).
+
+A calbridge account may connect several Google accounts; each is the document
+`google_accounts/{account_id}_{google sub}` (connecting the same Google account again updates it)
+with its refresh token encrypted (shared/crypto.py, bound to the document id) and its calendar
+list in the `calendars` subcollection, keyed by sha1(calendar_id) because calendar ids contain
+characters Firestore ids must not.
+
+Broken connections: when Google answers invalid_grant to any call made through
+`calendar_client`, the account is marked "reconnect needed" and the owner is emailed once. The
+mark is a Firestore transaction that also claims the notification, so concurrent failures (a
+booking and a sync at the same moment) send one email; a successful reconnect re-arms it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from shared import crypto, errors, secrets
+from shared.adapters.firestore import db, transactional
+from shared.adapters.google_calendar import GoogleCalendar, forget_token
+from shared.logs import get_logger, log
+
+logger = get_logger("google_accounts")
+
+GOOGLE_ACCOUNTS = "google_accounts"
+CALENDARS = "calendars"
+ACCOUNTS = "accounts"
+CHANNELS = "channels"
+SYNC_STATE = "sync_state"
+
+CONNECTED = "connected"
+RECONNECT_NEEDED = "reconnect_needed"
+WRITABLE_ROLES = ("writer", "owner")
+
+
+@dataclass(frozen=True)
+class GoogleAccount:
+    id: str
+    account_id: str
+    email: str
+    sub: str
+    status: str
+    scopes: tuple[str, ...]
+    connected_at: datetime | None
+    refresh_token_enc: str = field(repr=False)
+
+    @property
+    def connected(self) -> bool:
+        return self.status == CONNECTED
+
+    @classmethod
+    def from_doc(cls, doc_id: str, data: dict) -> "GoogleAccount":
+        return cls(
+            id=doc_id,
+            account_id=data["account_id"],
+            email=data.get("email", ""),
+            sub=data.get("sub", ""),
+            status=data.get("status", CONNECTED),
+            scopes=tuple(data.get("scopes", ())),
+            connected_at=data.get("connected_at"),
+            refresh_token_enc=data.get("refresh_token_enc", ""),
+        )
+
+
+def google_account_id(account_id: str, sub: str) -> str:
+    return f"{account_id}_{sub}"
+
+
+def calendar_key(calendar_id: str) -> str:
+    return hashlib.sha1(calendar_id.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ref(gid: str):
+    return db().collection(GOOGLE_ACCOUNTS).document(gid)
+
+
+def _calendars_ref(gid: str):
+    return _ref(gid).collection(CALENDARS)
+
+
+def _field_filter(name, op: str, value):
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return FieldFilter(name, op, value)
+
+
+def _where(query, name: str, op: str, value):
+    return query.where(filter=_field_filter(name, op, value))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def get(gid: str) -> GoogleAccount:
+    snap = _ref(gid).get()
+    if not snap.exists:
+        raise errors.NotFound("Google account not found", code="google_account_not_found")
+    return GoogleAccount.from_doc(snap.id, snap.to_dict())
+
+
+def get_for_account(account_id: str, gid: str) -> GoogleAccount:
+    """The Google account if it belongs to `account_id`; another account's id is "not found"."""
+    ga = get(gid) if gid else None
+    if ga is None or ga.account_id != account_id:
+        raise errors.NotFound("Google account not found", code="google_account_not_found")
+    return ga
+
+
+def list_for_account(account_id: str) -> list[GoogleAccount]:
+    snaps = _where(db().collection(GOOGLE_ACCOUNTS), "account_id", "==", account_id).get()
+    found = [GoogleAccount.from_doc(s.id, s.to_dict()) for s in snaps]
+    return sorted(found, key=lambda ga: (ga.connected_at or _now(), ga.email))
+
+
+def calendars(gid: str) -> list[dict]:
+    """Stored calendars of a Google account: primary first, then by name."""
+    found = [s.to_dict() for s in _calendars_ref(gid).get()]
+    return sorted(found, key=lambda c: (not c.get("primary"), c.get("summary", "").lower()))
+
+
+def calendar(gid: str, calendar_id: str) -> dict:
+    snap = _calendars_ref(gid).document(calendar_key(calendar_id)).get()
+    if not snap.exists:
+        raise errors.NotFound(
+            "calendar not found in this Google account; refresh the calendar list",
+            code="calendar_not_found",
+        )
+    return snap.to_dict()
+
+
+def conflict_calendars(account_id: str) -> dict[str, list[str]]:
+    """{google_account_id: [calendar_id]} to check for conflicts, connected accounts only."""
+    result: dict[str, list[str]] = {}
+    for ga in list_for_account(account_id):
+        if not ga.connected:
+            continue
+        ids = [
+            s.get("calendar_id")
+            for s in _where(_calendars_ref(ga.id), "conflict_check", "==", True).get()
+        ]
+        if ids:
+            result[ga.id] = sorted(ids)
+    return result
+
+
+def default_calendar(account_id: str) -> tuple[GoogleAccount, dict]:
+    """(Google account, calendar) where new events go, or Conflict saying what the owner must do."""
+    snap = db().collection(ACCOUNTS).document(account_id).get()
+    if not snap.exists:
+        raise errors.NotFound("account not found")
+    chosen = snap.to_dict().get("default_calendar")
+    if not chosen:
+        raise errors.Conflict(
+            "no default calendar is set; the account owner must choose one on the "
+            "Integrations page",
+            code="no_default_calendar",
+        )
+    try:
+        ga = get(chosen["google_account_id"])
+        cal = calendar(ga.id, chosen["calendar_id"])
+    except errors.NotFound:
+        raise errors.Conflict(
+            "the default calendar is no longer available; the account owner must choose a new "
+            "one on the Integrations page",
+            code="no_default_calendar",
+        ) from None
+    if not ga.connected:
+        raise errors.Conflict(
+            f"the Google account {ga.email} holding the default calendar must be reconnected "
+            "by the account owner on the Integrations page",
+            code="google_reconnect_needed",
+        )
+    return ga, cal
+
+
+# --- talking to Google -----------------------------------------------------------------------
+
+
+def calendar_client(ga: GoogleAccount | str, *, mark_revoked: bool = True) -> GoogleCalendar:
+    """A Calendar client for a connected account; a revoked grant found by any of its calls
+    marks the account "reconnect needed" (callers need not do anything about it). Disconnecting
+    passes mark_revoked=False: an account being removed needs no reconnect email."""
+    if isinstance(ga, str):
+        ga = get(ga)
+    if not ga.connected:
+        raise errors.CalendarAuthRevoked(
+            f"the Google account {ga.email} must be reconnected by the account owner",
+            google_account_id=ga.id,
+        )
+    return GoogleCalendar(
+        google_account_id=ga.id,
+        refresh_token=decrypted_refresh_token(ga),
+        client_secret=secrets.get(secrets.OAUTH_CLIENT_SECRET),
+        on_revoked=mark_reconnect_needed if mark_revoked else None,
+    )
+
+
+def decrypted_refresh_token(ga: GoogleAccount) -> str:
+    return crypto.decrypt(ga.refresh_token_enc, context=ga.id)
+
+
+def mark_reconnect_needed(gid: str) -> bool:
+    """Mark the account "reconnect needed"; True when this call claimed the owner's email."""
+    ref = _ref(gid)
+
+    @transactional
+    def claim(transaction) -> bool:
+        snap = ref.get(transaction=transaction)
+        if not snap.exists:
+            return False
+        data = snap.to_dict()
+        if data.get("status") == RECONNECT_NEEDED and data.get("reconnect_notified"):
+            return False
+        transaction.update(ref, {
+            "status": RECONNECT_NEEDED,
+            "reconnect_notified": True,
+            "reconnect_needed_at": data.get("reconnect_needed_at") or _now(),
+        })
+        return True
+
+    claimed = claim(db().transaction())
+    forget_token(gid)
+    if not claimed:
+        return False
+    log(logger, logging.WARNING, "Google account needs reconnecting", google_account_id=gid)
+    try:
+        from shared.services import notifications
+
+        notifications.send_reconnect_needed(gid)
+    except Exception:  # noqa: BLE001 - the caller must still see CalendarAuthRevoked
+        # Re-arm the claim so the next failure tries the email again instead of never.
+        logger.exception("reconnect email failed", extra={"fields": {"google_account_id": gid}})
+        ref.update({"reconnect_notified": False})
+    return True
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _calendar_doc(entry: dict, previous: dict | None) -> dict:
+    role = entry.get("accessRole", "")
+    primary = bool(entry.get("primary"))
+    return {
+        "calendar_id": entry["id"],
+        "summary": entry.get("summaryOverride") or entry.get("summary") or entry["id"],
+        "primary": primary,
+        "access_role": role,
+        "background_color": entry.get("backgroundColor", ""),
+        "time_zone": entry.get("timeZone", ""),
+        "default_reminders": [
+            {"method": r.get("method"), "minutes": r.get("minutes")}
+            for r in entry.get("defaultReminders", [])
+        ],
+        # The owner's choice survives refreshes; new calendars start on only if primary.
+        "conflict_check": previous["conflict_check"] if previous else primary,
+        "writable": role in WRITABLE_ROLES,
+    }
+
+
+def _replace_calendars(transaction, gid: str, entries: list[dict], existing: dict[str, dict]):
+    """Write the calendar list `entries` over `existing` ({key: doc}); returns the new docs."""
+    fresh = {}
+    for entry in entries:
+        if entry.get("deleted") or not entry.get("id"):
+            continue
+        key = calendar_key(entry["id"])
+        fresh[key] = _calendar_doc(entry, existing.get(key))
+        transaction.set(_calendars_ref(gid).document(key), fresh[key])
+    for key in existing.keys() - fresh.keys():
+        transaction.delete(_calendars_ref(gid).document(key))
+    return fresh
+
+
+def _existing_calendars(transaction, gid: str) -> dict[str, dict]:
+    return {s.id: s.to_dict() for s in transaction.get(_calendars_ref(gid))}
+
+
+def _default_still_valid(default: dict | None, gid: str, fresh: dict[str, dict]) -> bool:
+    if not default or default.get("google_account_id") != gid:
+        return True
+    kept = fresh.get(calendar_key(default.get("calendar_id", "")))
+    return bool(kept and kept["writable"])
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    google_account_id: str
+    created: bool
+    default_set: bool
+    default_cleared: bool
+
+
+def save_connection(
+    *, account_id: str, sub: str, email: str, refresh_token: str, scopes: list[str],
+    calendar_entries: list[dict],
+) -> SaveResult:
+    """Store a (re)connected Google account and its calendar list in one transaction.
+
+    The first Google account's primary calendar becomes the default when none is set;
+    connecting Google turns Meet on for the account.
+    """
+    gid = google_account_id(account_id, sub)
+    account_ref = db().collection(ACCOUNTS).document(account_id)
+    others_query = _where(db().collection(GOOGLE_ACCOUNTS), "account_id", "==", account_id)
+    encrypted = crypto.encrypt(refresh_token, context=gid)
+
+    @transactional
+    def write(transaction) -> SaveResult:
+        account = account_ref.get(transaction=transaction)
+        if not account.exists:
+            raise errors.NotFound("account not found")
+        previous = _ref(gid).get(transaction=transaction)
+        others = [s.id for s in transaction.get(others_query) if s.id != gid]
+        existing = _existing_calendars(transaction, gid)
+        now = _now()
+        transaction.set(_ref(gid), {
+            "account_id": account_id,
+            "email": email,
+            "sub": sub,
+            "refresh_token_enc": encrypted,
+            "scopes": sorted(scopes),
+            "status": CONNECTED,
+            "reconnect_notified": False,
+            "reconnect_needed_at": None,
+            "connected_at": previous.get("connected_at") if previous.exists else now,
+            "updated_at": now,
+        })
+        fresh = _replace_calendars(transaction, gid, calendar_entries, existing)
+        default = account.to_dict().get("default_calendar")
+        update: dict = {"meet_enabled": True}
+        default_set = default_cleared = False
+        if not _default_still_valid(default, gid, fresh):
+            update["default_calendar"] = default = None
+            default_cleared = True
+        if not default and not others:
+            primary = next((c for c in fresh.values() if c["primary"] and c["writable"]), None)
+            if primary:
+                update["default_calendar"] = {
+                    "google_account_id": gid, "calendar_id": primary["calendar_id"],
+                }
+                default_set, default_cleared = True, False
+        transaction.update(account_ref, update)
+        return SaveResult(gid, not previous.exists, default_set, default_cleared)
+
+    result = write(db().transaction())
+    forget_token(gid)
+    return result
+
+
+def replace_calendars(gid: str, calendar_entries: list[dict]) -> bool:
+    """Store a freshly fetched calendar list; True when that cleared the default calendar."""
+    ga = get(gid)
+    account_ref = db().collection(ACCOUNTS).document(ga.account_id)
+
+    @transactional
+    def write(transaction) -> bool:
+        account = account_ref.get(transaction=transaction)
+        existing = _existing_calendars(transaction, gid)
+        fresh = _replace_calendars(transaction, gid, calendar_entries, existing)
+        default = account.to_dict().get("default_calendar") if account.exists else None
+        if _default_still_valid(default, gid, fresh):
+            return False
+        transaction.update(account_ref, {"default_calendar": None})
+        return True
+
+    return write(db().transaction())
+
+
+def set_default_calendar(account_id: str, gid: str, calendar_id: str) -> dict:
+    ga = get_for_account(account_id, gid)
+    cal = calendar(gid, calendar_id)
+    if not cal.get("writable"):
+        raise errors.InvalidInput(
+            f"calendar {cal.get('summary', calendar_id)!r} is read-only for {ga.email}; "
+            "the default calendar must be one you can add events to",
+            code="calendar_not_writable",
+        )
+    if not ga.connected:
+        raise errors.Conflict(
+            f"reconnect {ga.email} before choosing one of its calendars",
+            code="google_reconnect_needed",
+        )
+    chosen = {"google_account_id": gid, "calendar_id": calendar_id}
+    db().collection(ACCOUNTS).document(account_id).update({"default_calendar": chosen})
+    return chosen
+
+
+def set_conflict_check(account_id: str, gid: str, calendar_id: str, enabled: bool) -> dict:
+    get_for_account(account_id, gid)
+    cal = calendar(gid, calendar_id)
+    _calendars_ref(gid).document(calendar_key(calendar_id)).update({"conflict_check": enabled})
+    return {**cal, "conflict_check": enabled}
+
+
+def channels_of(gid: str) -> list[dict]:
+    """Push channels watching this Google account's calendars ({id, resource_id, ...})."""
+    snaps = _where(db().collection(CHANNELS), "google_account_id", "==", gid).get()
+    return [{**s.to_dict(), "id": s.id} for s in snaps]
+
+
+def delete_channel(channel_id: str) -> None:
+    db().collection(CHANNELS).document(channel_id).delete()
+
+
+def delete(gid: str) -> bool:
+    """Delete the account, its token and calendars; True when that cleared the default calendar."""
+    ga = get(gid)
+    account_ref = db().collection(ACCOUNTS).document(ga.account_id)
+
+    @transactional
+    def remove(transaction) -> bool:
+        account = account_ref.get(transaction=transaction)
+        keys = list(_existing_calendars(transaction, gid))
+        for key in keys:
+            transaction.delete(_calendars_ref(gid).document(key))
+        transaction.delete(_ref(gid))
+        default = account.to_dict().get("default_calendar") if account.exists else None
+        if default and default.get("google_account_id") == gid:
+            transaction.update(account_ref, {"default_calendar": None})
+            return True
+        return False
+
+    cleared = remove(db().transaction())
+    forget_token(gid)
+    _delete_sync_state(gid)
+    return cleared
+
+
+def _delete_sync_state(gid: str) -> None:
+    """Cached busy times and sync tokens (`sync_state/{gid}_{sha1(calendar)}`) go with the account."""
+    from google.cloud.firestore_v1.field_path import FieldPath
+
+    coll = db().collection(SYNC_STATE)
+    prefix = f"{gid}_"
+    query = (
+        coll.where(filter=_field_filter(FieldPath.document_id(), ">=", coll.document(prefix)))
+        .where(filter=_field_filter(FieldPath.document_id(), "<", coll.document(prefix + "\uf8ff")))
+    )
+    batch = db().batch()
+    for snap in query.get():
+        batch.delete(snap.reference)
+    batch.commit()
