@@ -8,12 +8,15 @@ PY := $(VENV)/bin/python
 TASKS_VENV := .local/tasks-venv
 UV_VERSION := 0.13.9
 TASKS_EMULATOR_VERSION := 0.6.2
+# checkov (static scan of infra/, tests/infra) gets its own virtualenv: its pins clash with ours.
+CHECKOV_VENV := .local/checkov-venv
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: setup setup-stack run test bench lock clean chromium check-tools
 
 # What the local stack needs; `setup` adds what only the tests need.
 setup-stack: $(VENV)/.installed $(TASKS_VENV)/.installed check-tools
-setup: setup-stack chromium
+setup: setup-stack chromium $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +27,11 @@ $(VENV)/.installed: requirements-dev.lock
 $(TASKS_VENV)/.installed:
 	$(PYTHON) -m venv $(TASKS_VENV)
 	$(TASKS_VENV)/bin/pip install -q "gcloud-tasks-emulator==$(TASKS_EMULATOR_VERSION)"
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
 	touch $@
 
 # Playwright drives Debian's Chromium: `playwright install` cannot download browsers here.

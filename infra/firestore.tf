@@ -1,0 +1,90 @@
+resource "google_firestore_database" "main" {
+  project                           = var.project_id
+  name                              = var.firestore_database
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  # ABANDON keeps the data when the resource leaves the state; DELETE is for test deployments.
+  deletion_policy = var.deletion_protection ? "ABANDON" : "DELETE"
+
+  depends_on = [google_project_service.api]
+}
+
+locals {
+  # Composite indexes of the queries in shared/services (data model: docs/architecture.md).
+  # Equality-only queries on one field and single-field ranges use Firestore's automatic
+  # single-field indexes and need nothing here.
+  composite_indexes = {
+    # members of an account by role (owner lookup, assistants list)
+    members_by_account_role = {
+      collection = "members"
+      fields     = [["account_id", "ASCENDING"], ["role", "ASCENDING"]]
+    }
+    # an account's bookings in a time window (dashboard, availability, max_per_day)
+    bookings_by_account_start = {
+      collection = "bookings"
+      fields     = [["account_id", "ASCENDING"], ["start", "ASCENDING"]]
+    }
+    # an account's confirmed bookings in a time window (conflicts with new bookings)
+    bookings_by_account_status_start = {
+      collection = "bookings"
+      fields     = [["account_id", "ASCENDING"], ["status", "ASCENDING"], ["start", "ASCENDING"]]
+    }
+    # confirmed bookings starting in the next day (reminder sweep)
+    bookings_by_status_start = {
+      collection = "bookings"
+      fields     = [["status", "ASCENDING"], ["start", "ASCENDING"]]
+    }
+    # a Google account's channels by expiry (renewal, replacement on reconnect)
+    channels_by_account_expiration = {
+      collection = "channels"
+      fields     = [["google_account_id", "ASCENDING"], ["expiration", "ASCENDING"]]
+    }
+    # the sends of one booking in order (booking detail, resend checks)
+    email_sends_by_booking_sequence = {
+      collection = "email_sends"
+      fields     = [["booking_id", "ASCENDING"], ["sequence", "ASCENDING"]]
+    }
+  }
+
+  # Collections whose documents expire: Firestore deletes each one some time (typically within
+  # 24 h) after the timestamp in this field. Code never relies on deletion being prompt.
+  ttl_fields = {
+    oauth_states = "expires_at" # OAuth state + PKCE verifier, minutes
+    email_sends  = "expires_at" # idempotency records of sent emails
+  }
+}
+
+resource "google_firestore_index" "composite" {
+  for_each = local.composite_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.main.name
+  collection  = each.value.collection
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.ttl_fields
+
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = each.key
+  field      = each.value
+
+  ttl_config {}
+
+  # No query filters on the expiry timestamp, and indexing a steadily increasing timestamp
+  # only creates write hotspots, so the field gets no single-field indexes.
+  index_config {}
+}
