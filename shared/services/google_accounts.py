@@ -36,6 +36,7 @@ SYNC_STATE = "sync_state"
 CONNECTED = "connected"
 RECONNECT_NEEDED = "reconnect_needed"
 WRITABLE_ROLES = ("writer", "owner")
+MAX_CALENDARS = 450
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class GoogleAccount:
     status: str
     scopes: tuple[str, ...]
     connected_at: datetime | None
+    created_at: datetime | None
     refresh_token_enc: str = field(repr=False)
 
     @property
@@ -63,6 +65,7 @@ class GoogleAccount:
             status=data.get("status", CONNECTED),
             scopes=tuple(data.get("scopes", ())),
             connected_at=data.get("connected_at"),
+            created_at=data.get("created_at") or data.get("connected_at"),
             refresh_token_enc=data.get("refresh_token_enc", ""),
         )
 
@@ -118,7 +121,7 @@ def get_for_account(account_id: str, gid: str) -> GoogleAccount:
 def list_for_account(account_id: str) -> list[GoogleAccount]:
     snaps = _where(db().collection(GOOGLE_ACCOUNTS), "account_id", "==", account_id).get()
     found = [GoogleAccount.from_doc(s.id, s.to_dict()) for s in snaps]
-    return sorted(found, key=lambda ga: (ga.connected_at or _now(), ga.email))
+    return sorted(found, key=lambda ga: (ga.created_at or _now(), ga.email))
 
 
 def calendars(gid: str) -> list[dict]:
@@ -269,7 +272,7 @@ def _calendar_doc(entry: dict, previous: dict | None) -> dict:
 def _replace_calendars(transaction, gid: str, entries: list[dict], existing: dict[str, dict]):
     """Write the calendar list `entries` over `existing` ({key: doc}); returns the new docs."""
     fresh = {}
-    for entry in entries:
+    for entry in entries[:MAX_CALENDARS]:
         if entry.get("deleted") or not entry.get("id"):
             continue
         key = calendar_key(entry["id"])
@@ -281,7 +284,10 @@ def _replace_calendars(transaction, gid: str, entries: list[dict], existing: dic
 
 
 def _existing_calendars(transaction, gid: str) -> dict[str, dict]:
-    return {s.id: s.to_dict() for s in transaction.get(_calendars_ref(gid))}
+    # A transaction reads queries, not collections; a Firestore transaction also writes at
+    # most 500 documents, far more calendars than one Google account lists in practice.
+    query = _calendars_ref(gid).limit(MAX_CALENDARS)
+    return {s.id: s.to_dict() for s in transaction.get(query)}
 
 
 def _default_still_valid(default: dict | None, gid: str, fresh: dict[str, dict]) -> bool:
@@ -331,7 +337,10 @@ def save_connection(
             "status": CONNECTED,
             "reconnect_notified": False,
             "reconnect_needed_at": None,
-            "connected_at": previous.get("connected_at") if previous.exists else now,
+            # connected_at names this connection (the reconnect email is keyed by it);
+            # created_at keeps the account's place in the list across reconnects.
+            "connected_at": now,
+            "created_at": (previous.get("created_at") if previous.exists else None) or now,
             "updated_at": now,
         })
         fresh = _replace_calendars(transaction, gid, calendar_entries, existing)
