@@ -73,7 +73,7 @@ locals {
     TASKS_LOCATION         = google_cloud_tasks_queue.email.location
     EMAIL_QUEUE            = google_cloud_tasks_queue.email.name
     SYNC_QUEUE             = google_cloud_tasks_queue.sync.name
-    TASKS_INVOKER_EMAIL    = google_service_account.tasks_invoker.email
+    TASKS_INVOKER_EMAIL    = google_service_account.account["tasks"].email
     OAUTH_URL              = local.function_urls.oauth
     BOOKING_URL            = local.function_urls.booking
     WEBHOOK_URL            = local.function_urls.webhook
@@ -96,7 +96,7 @@ resource "google_cloudfunctions2_function" "function" {
   build_config {
     runtime         = local.runtime
     entry_point     = each.key
-    service_account = google_service_account.build.id
+    service_account = google_service_account.account["build"].id
 
     source {
       storage_source {
@@ -107,7 +107,7 @@ resource "google_cloudfunctions2_function" "function" {
   }
 
   service_config {
-    service_account_email = google_service_account.function[each.key].email
+    service_account_email = local.function_accounts[each.key].email
     available_memory      = var.function_memory
     timeout_seconds       = each.value.timeout_seconds
     max_instance_count    = var.max_instances

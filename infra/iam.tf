@@ -1,13 +1,27 @@
 # One service account per function, one per caller (tasks, each scheduler job) and one for
 # builds; every grant is on the narrowest resource that carries the permission.
 
-resource "google_service_account" "function" {
-  for_each = local.functions
+locals {
+  # key => who uses the account; the account ID is "<name_prefix>-<key>".
+  service_accounts = merge(
+    { for name in keys(local.functions) : name => "Runtime identity of the ${name} function." },
+    {
+      tasks       = "Identity in the OIDC token of every Cloud Tasks task; may invoke notify and webhook only."
+      build       = "Cloud Build identity that turns the function sources into images."
+      sched-renew = "OIDC identity of the renew-channels Scheduler job; may invoke the webhook function only."
+      sched-sweep = "OIDC identity of the reminder-sweep Scheduler job; may invoke the notify function only."
+    },
+  )
+  function_accounts = { for name in keys(local.functions) : name => google_service_account.account[name] }
+}
+
+resource "google_service_account" "account" {
+  for_each = local.service_accounts
 
   project      = var.project_id
-  account_id   = local.function_names[each.key]
-  display_name = "calbridge ${each.key} function"
-  description  = "Runtime identity of the ${each.key} function."
+  account_id   = "${var.name_prefix}-${each.key}"
+  display_name = "calbridge ${each.key}"
+  description  = each.value
 
   depends_on = [google_project_service.api]
 }
@@ -19,19 +33,10 @@ resource "google_project_iam_member" "function_firestore" {
 
   project = var.project_id
   role    = "roles/datastore.user"
-  member  = google_service_account.function[each.key].member
+  member  = local.function_accounts[each.key].member
 }
 
 # --- Cloud Tasks: the functions enqueue, the tasks invoker account calls back ---------------
-
-resource "google_service_account" "tasks_invoker" {
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-tasks"
-  display_name = "calbridge Cloud Tasks invoker"
-  description  = "Identity in the OIDC token of every Cloud Tasks task; may invoke notify and webhook only."
-
-  depends_on = [google_project_service.api]
-}
 
 locals {
   # Functions that create tasks (emails, reminders, syncs), and the functions tasks call.
@@ -53,16 +58,16 @@ resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
   location = local.queues[each.value.queue].location
   name     = local.queues[each.value.queue].name
   role     = "roles/cloudtasks.enqueuer"
-  member   = google_service_account.function[each.value.function].member
+  member   = local.function_accounts[each.value.function].member
 }
 
 # Creating a task that carries the invoker's OIDC token requires actAs on that account only.
 resource "google_service_account_iam_member" "enqueuer_acts_as_tasks_invoker" {
   for_each = local.enqueuers
 
-  service_account_id = google_service_account.tasks_invoker.name
+  service_account_id = google_service_account.account["tasks"].name
   role               = "roles/iam.serviceAccountUser"
-  member             = google_service_account.function[each.key].member
+  member             = local.function_accounts[each.key].member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "tasks_invoker" {
@@ -72,7 +77,7 @@ resource "google_cloud_run_v2_service_iam_member" "tasks_invoker" {
   location = var.region
   name     = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
-  member   = google_service_account.tasks_invoker.member
+  member   = google_service_account.account["tasks"].member
 }
 
 # --- Public invocation: browsers (oauth, booking) and Google push (webhook) ----------------
@@ -92,15 +97,6 @@ resource "google_cloud_run_v2_service_iam_member" "public" {
 
 # --- Builds: a dedicated account instead of the default compute account --------------------
 
-resource "google_service_account" "build" {
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-build"
-  display_name = "calbridge function builds"
-  description  = "Cloud Build identity that turns the function sources into images."
-
-  depends_on = [google_project_service.api]
-}
-
 # What a function build needs: read the uploaded source, write build logs, push the image.
 # (roles/cloudbuild.builds.builder would also do, but it can act as other service accounts.)
 resource "google_project_iam_member" "build" {
@@ -108,13 +104,13 @@ resource "google_project_iam_member" "build" {
 
   project = var.project_id
   role    = each.value
-  member  = google_service_account.build.member
+  member  = google_service_account.account["build"].member
 }
 
 resource "google_storage_bucket_iam_member" "build_reads_sources" {
   bucket = google_storage_bucket.sources.name
   role   = "roles/storage.objectViewer"
-  member = google_service_account.build.member
+  member = google_service_account.account["build"].member
 }
 
 # New IAM grants take up to a couple of minutes to reach Cloud Build and Cloud Run; without
@@ -125,7 +121,7 @@ resource "time_sleep" "iam_propagation" {
   triggers = {
     build_roles  = join(",", [for grant in google_project_iam_member.build : grant.id])
     source_read  = google_storage_bucket_iam_member.build_reads_sources.id
-    runtime_sas  = join(",", [for sa in google_service_account.function : sa.email])
+    runtime_sas  = join(",", [for sa in local.function_accounts : sa.email])
     firestore    = join(",", [for grant in google_project_iam_member.function_firestore : grant.id])
     secret_reads = join(",", [for grant in google_secret_manager_secret_iam_member.reader : grant.id])
   }

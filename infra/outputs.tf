@@ -31,10 +31,6 @@ output "secret_ids" {
 }
 
 output "service_accounts" {
-  description = "Service account of each function, the tasks invoker and the scheduler jobs."
-  value = merge(
-    { for name, sa in google_service_account.function : "function/${name}" => sa.email },
-    { "tasks-invoker" = google_service_account.tasks_invoker.email },
-    { for job, sa in google_service_account.scheduler : "scheduler/${job}" => sa.email },
-  )
+  description = "Email of every service account, by role: each function, tasks, build, sched-renew, sched-sweep."
+  value       = { for key, sa in google_service_account.account : key => sa.email }
 }

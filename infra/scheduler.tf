@@ -20,17 +20,6 @@ locals {
   }
 }
 
-resource "google_service_account" "scheduler" {
-  for_each = local.scheduled_jobs
-
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-${each.value.account}"
-  display_name = "calbridge scheduler: ${each.key}"
-  description  = "OIDC identity of the ${each.key} job; may invoke the ${each.value.function} function only."
-
-  depends_on = [google_project_service.api]
-}
-
 resource "google_cloud_run_v2_service_iam_member" "scheduler" {
   for_each = local.scheduled_jobs
 
@@ -38,7 +27,7 @@ resource "google_cloud_run_v2_service_iam_member" "scheduler" {
   location = var.region
   name     = google_cloudfunctions2_function.function[each.value.function].name
   role     = "roles/run.invoker"
-  member   = google_service_account.scheduler[each.key].member
+  member   = google_service_account.account[each.value.account].member
 }
 
 resource "google_cloud_scheduler_job" "job" {
@@ -66,7 +55,7 @@ resource "google_cloud_scheduler_job" "job" {
     body        = base64encode("{}")
 
     oidc_token {
-      service_account_email = google_service_account.scheduler[each.key].email
+      service_account_email = google_service_account.account[each.value.account].email
       # Cloud Run checks the token's audience against the service URL, without the path.
       audience = local.run_app_urls[each.value.function]
     }

@@ -44,5 +44,5 @@ resource "google_secret_manager_secret_iam_member" "reader" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.secret[each.value.secret].secret_id
   role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.function[each.value.function].member
+  member    = local.function_accounts[each.value.function].member
 }

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from shared.config import settings
 from shared.logs import get_logger, log
@@ -64,9 +65,11 @@ def enqueue(
         "body": json.dumps(payload, separators=(",", ":")).encode(),
     }
     if cfg.tasks_invoker_email:
+        target = urlsplit(url)
         http_request["oidc_token"] = {
             "service_account_email": cfg.tasks_invoker_email,
-            "audience": url.split("?", 1)[0],
+            # Cloud Run matches the audience against the service URL, which has no path.
+            "audience": f"{target.scheme}://{target.netloc}",
         }
     task: dict = {"http_request": http_request}
     parent = queue_path(queue)
