@@ -1,6 +1,7 @@
 """WSGI application: routing, request logging, fault injection, server bootstrap."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -105,6 +106,8 @@ class SandboxApp:
         if not isinstance(config, SandboxConfig):
             config = SandboxConfig.from_mapping(config)
         self.config = config
+        # What /control/reset restores after tests changed TTLs through /control/config.
+        self.initial_config = dataclasses.replace(config)
         self.discovery = Discovery.load()
         self.keys = SigningKey()
         self.notifier = Notifier(timeout=config.push_timeout_seconds, is_live=self._channel_live)
@@ -126,6 +129,10 @@ class SandboxApp:
     # ---- WSGI ----------------------------------------------------------------------
     def __call__(self, environ, start_response):
         request = Request(environ)
+        # Read the (small) body up front: handlers may answer without touching it, and an
+        # unread body would corrupt the next request on a keep-alive connection. Form and
+        # JSON parsing later work from this cache.
+        request.get_data(cache=True)
         response = self.dispatch(request)
         return response(environ, start_response)
 
@@ -181,9 +188,6 @@ class SandboxApp:
 
     def _google(self, request: Request, endpoint: str, handler, args: dict) -> Response:
         started = time.monotonic()
-        if endpoint == "calendar":
-            # Read the body before anything else so logging sees it and keep-alive stays sane.
-            request.get_data(cache=True)
         email_holder: dict = {}
 
         def email_of():

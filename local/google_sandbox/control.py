@@ -383,9 +383,17 @@ def advance_clock(app, request):
         return _json({"clock_offset_seconds": app.state.clock_offset, "now": app.state.now()})
 
 
-def reset(app, request):
+def _reset_all(app) -> None:
+    for key in ("access_token_ttl_seconds", "auth_code_ttl_seconds", "default_channel_ttl_seconds",
+                "push_timeout_seconds"):
+        setattr(app.config, key, getattr(app.initial_config, key))
+    app.notifier.timeout = app.config.push_timeout_seconds
     app.state.reset()
     app.notifier.reset()
+
+
+def reset(app, request):
+    _reset_all(app)
     return _json({"reset": True})
 
 
@@ -488,8 +496,7 @@ def ui_action(app, request, action):
                     cal.sync_generation += 1
             return _back("Invalidated all sync tokens")
         if action == "reset":
-            app.state.reset()
-            app.notifier.reset()
+            _reset_all(app)
             return _back("Reset to seeded state")
     except ApiError as exc:
         return _back(error=exc.message)

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import hashlib
 import itertools
+import re
 import secrets
 import threading
 import time
@@ -353,8 +354,6 @@ class State:
     # ---- faults ----------------------------------------------------------------
     def take_fault(self, method: str, path: str, email_of: Callable[[], str | None]) -> Fault | None:
         """Consume one matching fault (decrementing its count), or None."""
-        import re
-
         with self.lock:
             for fault in list(self.faults):
                 if fault.method and fault.method.upper() != method.upper():
