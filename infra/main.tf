@@ -50,7 +50,8 @@ locals {
   # Each function needs the others' URLs in its environment, so taking them from the function
   # resources would be a dependency cycle. Gen2 functions are Cloud Run services, whose
   # deterministic URL is https://SERVICE-PROJECT_NUMBER.REGION.run.app; Cloud Run accepts it
-  # both for requests and as the audience of OIDC tokens.
+  # both for requests and as the audience of OIDC tokens. (A public service passes any
+  # Authorization header through unchecked, so tasks to the webhook work behind a custom domain.)
   run_app_urls = {
     for name, service in local.function_names :
     name => "https://${service}-${data.google_project.this.number}.${var.region}.run.app"

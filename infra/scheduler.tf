@@ -50,9 +50,10 @@ resource "google_cloud_scheduler_job" "job" {
 
   http_target {
     http_method = "POST"
-    uri         = "${local.function_urls[each.value.function]}${each.value.path}"
-    headers     = { "Content-Type" = "application/json" }
-    body        = base64encode("{}")
+    # Straight to the function's own URL, never through a custom domain in front of it.
+    uri     = "${local.run_app_urls[each.value.function]}${each.value.path}"
+    headers = { "Content-Type" = "application/json" }
+    body    = base64encode("{}")
 
     oidc_token {
       service_account_email = google_service_account.account[each.value.account].email

@@ -87,13 +87,15 @@ variable "mail_from_name" {
 
 variable "public_base_urls" {
   description = <<-EOT
-    Public base URLs to use instead of the functions' run.app URLs, for a custom domain you have
-    mapped to the oauth or booking function (for example with a load balancer). Leave empty to use
-    the run.app URLs. The OAuth redirect URI follows the oauth URL.
+    Public base URLs to use instead of the functions' run.app URLs, for a domain of yours mapped
+    to a public function (a load balancer or Firebase Hosting in front of it). Leave empty to use
+    the run.app URLs. The OAuth redirect URI follows the oauth URL; Google Calendar push
+    notifications go to the webhook URL (use a domain you verified with Google if push asks for it).
   EOT
   type = object({
     oauth   = optional(string)
     booking = optional(string)
+    webhook = optional(string)
   })
   default = {}
 
