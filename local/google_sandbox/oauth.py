@@ -385,9 +385,11 @@ def _refresh(app, params: dict, client_id: str) -> Response:
         scopes = rt.scopes
         requested = normalize_scopes(params.get("scope"))
         if requested:
-            if not set(requested) <= rt.scopes:
+            # A scope parameter can only narrow the grant: clients (google-auth) send every
+            # scope they once asked for, and Google answers with what was actually granted.
+            scopes = frozenset(requested) & rt.scopes
+            if not scopes:
                 raise OAuthError("invalid_scope", "Some requested scopes were not originally granted.")
-            scopes = frozenset(requested)
         access = state.issue_access_token(rt.email, client_id, scopes, rt.token)
         body = _token_body(app, access, nonce=None)
     return _json(body)

@@ -230,3 +230,13 @@ def test_token_fault_invalid_grant(base, oauth):
     assert r.status_code == 400
     assert r.json() == {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
     assert requests.post(f"{base}/token", data=data, timeout=5).status_code == 200  # count defaults to 1
+
+
+def test_refresh_with_scope_param_narrows_to_grant(base, oauth):
+    tok = oauth.tokens(scopes=(f"{CAL}.events", f"{CAL}.freebusy"), granted=(f"{CAL}.freebusy",))
+    data = {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"], "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET}
+    wide = requests.post(f"{base}/token", data={**data, "scope": f"{CAL}.events {CAL}.freebusy"}, timeout=5).json()
+    assert wide["scope"] == f"{CAL}.freebusy"
+    none = requests.post(f"{base}/token", data={**data, "scope": f"{CAL}.events"}, timeout=5)
+    assert none.status_code == 400 and none.json()["error"] == "invalid_scope"
