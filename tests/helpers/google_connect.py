@@ -9,6 +9,8 @@ callback. Usage:
     gid = connect_google_account(urls, owner_key, "alice@example.com")
 
 `start_connect`, `submit_consent` and `finish` are the single steps, for tests of failures.
+`create_google_user` adds a sandbox user that has granted nothing yet (the seeded users are
+shared by every test of a session, and Google remembers earlier grants).
 """
 
 from __future__ import annotations
@@ -16,9 +18,21 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlparse
 
+import uuid
+
 import requests
 
 TIMEOUT = 15
+
+
+def create_google_user(urls: dict, name: str = "Test User") -> str:
+    """A new sandbox Google user (primary calendar id = the email); returns the email."""
+    email = f"user-{uuid.uuid4().hex[:12]}@example.org"
+    response = requests.post(f"{urls['google_sandbox']}/control/users",
+                             json={"email": email, "name": name}, timeout=TIMEOUT)
+    if response.status_code not in (200, 201):
+        raise AssertionError(f"sandbox refused the user: {response.status_code} {response.text}")
+    return email
 
 
 class _FormParser(HTMLParser):
