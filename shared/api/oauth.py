@@ -390,21 +390,21 @@ def api_default(request: Request):
         member, _json_text(body, "google_account_id"), _json_text(body, "calendar_id"))}
 
 
-@router.api("/api/integrations/google-accounts/<gid>/conflict-check", methods=("PUT",))
-def api_conflict(request: Request, gid: str):
+@router.api("/api/integrations/google-accounts/<google_account_id>/conflict-check", methods=("PUT",))
+def api_conflict(request: Request, google_account_id: str):
     member = _owner_write(request)
     body = read_json(request)
     return {"calendar": integrations.set_conflict_check(
-        member, gid, _json_text(body, "calendar_id"), _json_bool(body, "enabled"))}
+        member, google_account_id, _json_text(body, "calendar_id"), _json_bool(body, "enabled"))}
 
 
-@router.api("/api/integrations/google-accounts/<gid>/refresh", methods=("POST",))
-def api_refresh(request: Request, gid: str):
+@router.api("/api/integrations/google-accounts/<google_account_id>/refresh", methods=("POST",))
+def api_refresh(request: Request, google_account_id: str):
     member = _owner_write(request)
-    return integrations.refresh_calendars(member, gid)
+    return integrations.refresh_calendars(member, google_account_id)
 
 
-@router.api("/api/integrations/google-accounts/<gid>", methods=("DELETE",))
-def api_disconnect(request: Request, gid: str):
+@router.api("/api/integrations/google-accounts/<google_account_id>", methods=("DELETE",))
+def api_disconnect(request: Request, google_account_id: str):
     member = _owner_write(request)
-    return integrations.disconnect(member, gid)
+    return integrations.disconnect(member, google_account_id)
