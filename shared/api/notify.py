@@ -1,7 +1,92 @@
-"""HTTP routes of the notify function (functions/notify/main.py dispatches here)."""
+"""HTTP routes of the notify function (functions/notify/main.py dispatches here).
+
+Task routes are called by Cloud Tasks (emails, reminders) and Cloud Scheduler (the reminder
+sweep). In the cloud the function is private and IAM checks their OIDC tokens before a request
+arrives; here we only refuse requests that did not come through a queue or a scheduler job (the
+local emulator sends no token, so checking one here would break the local stack). A task route
+answers 2xx when done or not worth retrying, 4xx for a malformed task, 5xx to be retried.
+
+The preview pages render every email for a sample booking, for review and the mail sink.
+"""
 
 from __future__ import annotations
 
-from shared.web.http import Router
+from flask import Request, Response
+
+from shared import errors
+from shared.web.http import Router, read_json
 
 router = Router("notify")
+
+
+@router.page_errors
+def _error_page(request: Request, exc: errors.AppError) -> Response:
+    from shared.web.pages import error_page
+
+    return error_page(request, exc)
+
+
+def _require_queue(request: Request) -> None:
+    if not request.headers.get("X-CloudTasks-QueueName"):
+        raise errors.Forbidden("only Cloud Tasks may call this route", code="not_a_task")
+
+
+@router.task("/tasks/email")
+def email_task(request: Request) -> dict:
+    from shared.services import notifications
+
+    _require_queue(request)
+    task = notifications.parse_task(read_json(request))
+    return {"status": notifications.send(task)}
+
+
+@router.task("/tasks/reminder")
+def reminder_task(request: Request) -> dict:
+    from shared.services import reminders
+
+    _require_queue(request)
+    body = read_json(request)
+    try:
+        booking_id, sequence = str(body["booking_id"]), int(body["sequence"])
+        kind, minutes = str(body["kind"]), int(body.get("minutes") or 0)
+    except (KeyError, TypeError, ValueError):
+        raise errors.InvalidInput("booking_id, sequence and kind are required") from None
+    if kind not in ("reminder", "followup"):
+        raise errors.InvalidInput("kind must be reminder or followup")
+    return {"status": reminders.fire(booking_id, sequence, kind, minutes)}
+
+
+@router.task("/tasks/reminder-sweep")
+def reminder_sweep(request: Request) -> dict:
+    from shared.services import reminders
+
+    # Cloud Scheduler marks its requests with X-CloudScheduler; a queue may run it too.
+    if not (request.headers.get("X-CloudScheduler") or request.headers.get("X-CloudTasks-QueueName")):
+        raise errors.Forbidden("only Cloud Scheduler may call this route", code="not_a_job")
+    return {"enqueued": reminders.sweep()}
+
+
+@router.page("/preview")
+def preview_index(request: Request) -> Response:
+    from shared.services import email_preview
+    from shared.web.pages import page
+
+    return page(request, "email/preview.html", emails=email_preview.catalogue())
+
+
+@router.page("/preview/<kind>/<role>/<lang>")
+def preview_email(request: Request, kind: str, role: str, lang: str) -> Response:
+    from shared.services import email_preview
+
+    email = email_preview.render(kind, role, lang)
+    if request.args.get("format") == "text":
+        return Response(email.text, mimetype="text/plain")
+    if request.args.get("format") == "ics":
+        if not email.attachments:
+            raise errors.NotFound("this email has no calendar attachment")
+        return Response(email.attachments[0].content, mimetype="text/calendar")
+    return Response(email.html, mimetype="text/html", headers={
+        # The email's own HTML, shown as a mail client would: no scripts, no outside requests.
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                   "frame-ancestors 'self'",
+    })

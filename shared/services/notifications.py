@@ -1,0 +1,183 @@
+"""Notification emails: which emails a booking change causes, and sending each one exactly once.
+
+Nothing is sent from inside the request that changed a booking. `booking_changed` enqueues one
+Cloud Tasks task per email (POST {notify}/tasks/email) and schedules the booking's reminders;
+the notify function then renders and sends each email (`send`). Each task carries an
+idempotency key (booking, kind, sequence, recipient) that names the task and keys the send
+ledger (shared/services/email_sends.py), so calling `booking_changed` again, a task delivered
+twice and a retry after a failure all end in one email.
+
+A task carries a snapshot of the booking as it was when it changed, so a confirmation delayed
+by retries still shows the time that was confirmed, even if the booking moved in between.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared import errors
+from shared.adapters import tasks
+from shared.adapters.firestore import db
+from shared.config import settings
+from shared.logs import get_logger
+from shared.services import email_sends, emails
+
+logger = get_logger("notifications")
+
+CHANGE_KINDS = (emails.CONFIRMED, emails.RESCHEDULED, emails.CANCELLED, emails.GUEST_DECLINED)
+EMAIL_TASK_PATH = "/tasks/email"
+EVENT_TYPES = "event_types"
+
+
+class Recipient(BaseModel):
+    name: str = Field("", max_length=300)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    # Missing values fall back when rendering (shared/services/emails.person).
+    language: str | None = None
+    timezone: str | None = None
+
+
+class Period(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class BookingSnapshot(BaseModel):
+    """The fields emails read; the rest of the booking document rides along unvalidated."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1)
+    start: AwareDatetime
+    end: AwareDatetime
+    sequence: int = 0
+    organizer: Recipient
+    guest: Recipient
+    previous: Period | None = None
+
+
+class EmailTask(BaseModel):
+    """The body of a POST /tasks/email task: one email to one recipient."""
+
+    key: str = Field(min_length=1, max_length=500)
+    kind: Literal["confirmed", "rescheduled", "cancelled", "guest_declined", "reminder",
+                  "followup", "reconnect_needed"]
+    role: Literal["organizer", "guest", "owner"]
+    to: Recipient
+    booking: BookingSnapshot | None = None
+    data: dict = Field(default_factory=dict)
+
+
+def email_key(booking: dict, kind: str, role: str) -> str:
+    return f"booking:{booking['id']}:{kind}:{int(booking.get('sequence') or 0)}:{role}"
+
+
+def booking_changed(booking: dict, kind: str) -> None:
+    """Enqueue the emails of a booking change and (re)schedule its reminders.
+
+    Safe to call again after a failure: every task is keyed, so nothing is sent twice. Raises
+    when Cloud Tasks cannot be reached, so the caller can retry.
+    """
+    from shared.services import reminders
+
+    if kind not in CHANGE_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
+    snapshot = booking_snapshot(booking)
+    for role in emails.RECIPIENTS[kind]:
+        enqueue(email_task(snapshot, kind, role, key=email_key(snapshot, kind, role)))
+    if kind in (emails.CONFIRMED, emails.RESCHEDULED):
+        # Reminder tasks of earlier sequences find the booking changed and do nothing.
+        reminders.schedule(booking)
+
+
+def send_reconnect_needed(google_account_id: str) -> None:
+    """Enqueue the one email telling the account owner to reconnect a Google account.
+
+    Keyed by (Google account, connected_at): repeated calls for the same broken connection send
+    one email, and a later break after reconnecting sends a new one.
+    """
+    from shared.services import google_accounts, members
+
+    ga = google_accounts.get(google_account_id)
+    owner = members.account_owner(ga.account_id)
+    account = members.get_account(ga.account_id)
+    connected_at = ga.connected_at.isoformat() if ga.connected_at else "never"
+    to = Recipient(name=owner.name, email=owner.email, language=owner.language,
+                   timezone=account.get("timezone") or "UTC")
+    enqueue(EmailTask(
+        key=f"reconnect:{google_account_id}:{connected_at}",
+        kind=emails.RECONNECT_NEEDED,
+        role=emails.OWNER,
+        to=to,
+        data={"google_email": ga.email, "google_account_id": google_account_id,
+              "reconnect_url": f"{settings().oauth_url}/integrations"},
+    ))
+
+
+def booking_snapshot(booking: dict) -> dict:
+    """The booking as JSON-ready data, with the event type's title the emails show."""
+    data = json.loads(json.dumps(booking, default=_json_value))
+    if not data.get("title"):
+        data["title"] = _event_type_title(booking.get("event_type_id"))
+    return data
+
+
+def email_task(snapshot: dict, kind: str, role: str, *, key: str, data: dict | None = None,
+               ) -> EmailTask:
+    booking = BookingSnapshot.model_validate(snapshot)
+    to = Recipient(**asdict(emails.recipient(snapshot, role)))
+    return EmailTask(key=key, kind=kind, role=role, to=to, booking=booking, data=data or {})
+
+
+def enqueue(task: EmailTask) -> None:
+    cfg = settings()
+    tasks.enqueue(cfg.email_queue, cfg.notify_url + EMAIL_TASK_PATH,
+                  task.model_dump(mode="json"), key=task.key)
+
+
+def parse_task(body: dict) -> EmailTask:
+    from shared.web.http import parse_model
+
+    return parse_model(EmailTask, body)
+
+
+def send(task: EmailTask) -> str:
+    """Render and send one email unless it was already sent: "sent", "duplicate" or "failed".
+
+    Raises UpstreamUnavailable when the send may succeed later (the task is then retried).
+    """
+    booking = task.booking.model_dump() if task.booking else None
+    if task.kind in emails.BOOKING_KINDS and booking is None:
+        raise errors.InvalidInput(f"a {task.kind} email needs the booking")
+    to = emails.person(task.to.model_dump())
+    send_id = email_sends.send_id(task.key)
+    email = emails.render_email(
+        task.kind, task.role, to, booking=booking, data=task.data,
+        custom_args={"send_id": send_id, "kind": task.kind, "role": task.role,
+                     **({"booking_id": booking["id"]} if booking else {})},
+    )
+    return email_sends.deliver(task.key, email, {
+        "booking_id": booking["id"] if booking else None,
+        "kind": task.kind,
+        "sequence": booking.get("sequence", 0) if booking else None,
+        "role": task.role,
+        "recipient": to.email,
+    })
+
+
+def _event_type_title(event_type_id: str | None) -> str:
+    if not event_type_id:
+        return ""
+    snap = db().collection(EVENT_TYPES).document(event_type_id).get()
+    return (snap.to_dict() or {}).get("title", "") if snap.exists else ""
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
