@@ -13,47 +13,40 @@ resource "google_firestore_database" "main" {
 }
 
 locals {
-  # Composite indexes of the queries in shared/services (data model: docs/architecture.md).
-  # Equality-only queries on one field and single-field ranges use Firestore's automatic
-  # single-field indexes and need nothing here.
+  # Composite indexes of the queries in shared/services (data model: docs/architecture.md);
+  # tests/infra/test_firestore_indexes.py reads the queries and fails when one is missing.
+  # Equality filters alone (channels by google_account_id, google_accounts by account_id) and
+  # ranges on a single field (channels by expiration, the reminder sweep's bookings by start)
+  # are served by Firestore's automatic single-field indexes and need nothing here.
   composite_indexes = {
-    # members of an account by role (owner lookup, assistants list)
+    # owner and assistants of an account (equality only, but it is the hottest lookup)
     members_by_account_role = {
       collection = "members"
       fields     = [["account_id", "ASCENDING"], ["role", "ASCENDING"]]
     }
-    # an account's bookings in a time window (dashboard, availability, max_per_day)
+    # an account's bookings whose padded range reaches past a time (availability, conflicts)
+    bookings_by_account_block_end = {
+      collection = "bookings"
+      fields     = [["account_id", "ASCENDING"], ["block_end", "ASCENDING"]]
+    }
+    # an account's bookings in a time window (booking lists)
     bookings_by_account_start = {
       collection = "bookings"
       fields     = [["account_id", "ASCENDING"], ["start", "ASCENDING"]]
     }
-    # an account's confirmed bookings in a time window (conflicts with new bookings)
-    bookings_by_account_status_start = {
-      collection = "bookings"
-      fields     = [["account_id", "ASCENDING"], ["status", "ASCENDING"], ["start", "ASCENDING"]]
-    }
-    # confirmed bookings starting in the next day (reminder sweep)
+    # bookings in a state within a time window (reminder sweep, follow-ups)
     bookings_by_status_start = {
       collection = "bookings"
       fields     = [["status", "ASCENDING"], ["start", "ASCENDING"]]
-    }
-    # a Google account's channels by expiry (renewal, replacement on reconnect)
-    channels_by_account_expiration = {
-      collection = "channels"
-      fields     = [["google_account_id", "ASCENDING"], ["expiration", "ASCENDING"]]
-    }
-    # the sends of one booking in order (booking detail, resend checks)
-    email_sends_by_booking_sequence = {
-      collection = "email_sends"
-      fields     = [["booking_id", "ASCENDING"], ["sequence", "ASCENDING"]]
     }
   }
 
   # Collections whose documents expire: Firestore deletes each one some time (typically within
   # 24 h) after the timestamp in this field. Code never relies on deletion being prompt.
   ttl_fields = {
-    oauth_states = "expires_at" # OAuth state + PKCE verifier, minutes
-    email_sends  = "expires_at" # idempotency records of sent emails
+    oauth_states     = "expires_at" # OAuth state + PKCE verifier, minutes
+    email_sends      = "expires_at" # idempotency records of sent emails
+    channel_messages = "expires_at" # dedupe markers of push notifications
   }
 }
 

@@ -30,20 +30,13 @@ resource "google_storage_bucket" "sources" {
     enabled = true
   }
 
-  # Object names carry the content hash, so old archives are never read again after a deploy;
-  # keep them a month for rollbacks by object name, then let them go.
-  lifecycle_rule {
-    condition {
-      age = 30
-    }
-    action {
-      type = "Delete"
-    }
-  }
-
+  # A deploy replaces the object of a changed function, and versioning keeps the replaced
+  # archive for a week, for inspection or a manual rollback; live objects are never expired,
+  # since Terraform would upload them again.
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = 7
+      with_state                 = "ARCHIVED"
     }
     action {
       type = "Delete"
