@@ -294,9 +294,6 @@ class State:
     def role(self, cal: Calendar, email: str) -> str:
         return cal.acl.get(email, "none")
 
-    def primary_calendar_id(self, email: str) -> str:
-        return email
-
     # ---- tokens ----------------------------------------------------------------
     def new_token(self, prefix: str, nbytes: int = 48) -> str:
         return prefix + secrets.token_urlsafe(nbytes)
