@@ -162,3 +162,13 @@ def test_each_archive_serves_healthz_from_a_clean_virtualenv(archives, function_
             lambda name: _probe(name, archives[name], function_venv, tmp_path), archives)))
     for name, result in results.items():
         assert result == {"status": 200, "body": {"status": "ok", "function": name}}, name
+
+
+def test_probe_fails_on_an_archive_missing_a_module(archives, function_venv, tmp_path):
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(archives["notify"]) as src, zipfile.ZipFile(broken, "w") as dst:
+        for info in src.infolist():
+            if info.filename != "shared/web/http.py":
+                dst.writestr(info, src.read(info))
+    with pytest.raises(AssertionError, match="does not start from its archive"):
+        _probe("notify", broken, function_venv, tmp_path)

@@ -4,6 +4,7 @@ providers here, so nothing runs `terraform init/validate/plan`."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -171,3 +172,12 @@ def test_only_browser_and_push_facing_functions_are_public():
     iam = (INFRA / "iam.tf").read_text(encoding="utf-8")
     assert iam.count('"allUsers"') == 1, "allUsers must be granted in exactly one, filtered place"
     assert "allAuthenticatedUsers" not in iam
+
+
+def test_scheduler_jobs_call_existing_post_routes():
+    for job, spec in _locals("scheduler.tf")["scheduled_jobs"].items():
+        function, path = _unquote(spec["function"]), _unquote(spec["path"])
+        router = importlib.import_module(f"shared.api.{function}").router
+        assert (path, "POST") in {(p, m.upper()) for p, m in router.json_routes()}, (
+            f"scheduler job {job} posts to {function}{path}, which the function does not serve"
+        )
