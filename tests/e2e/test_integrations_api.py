@@ -5,6 +5,7 @@ broken connections."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from urllib.parse import parse_qs, urlparse
 
@@ -349,3 +350,102 @@ def test_code_already_used_is_refused(urls, team):
 def test_callback_without_parameters_is_a_readable_page(urls, team):
     _assert_failed_page(requests.get(f"{urls['oauth']}/oauth/callback", timeout=15), 400,
                         "not valid any more")
+
+
+# --- disconnecting and broken connections ----------------------------------------------------
+
+
+def sandbox(urls, method, path, body=None):
+    response = requests.request(method, f"{urls['google_sandbox']}{path}", json=body, timeout=15)
+    assert response.status_code < 300, response.text
+    return response.json() if response.content else None
+
+
+def test_disconnect_stops_channels_revokes_and_clears_the_default(urls, team):
+    email = create_google_user(urls)
+    gid = connect_google_account(urls, team["owner_key"], email)
+    other = connect_google_account(urls, team["owner_key"], create_google_user(urls))
+    channel_id = f"ch-{time.time_ns()}"
+    watched = google_accounts.calendar_client(gid).watch(
+        email, channel_id=channel_id, address=f"{urls['webhook']}/google/notifications",
+        token="secret-token", ttl_seconds=3600)
+    channels = db().collection("channels")
+    channels.document(channel_id).set({"google_account_id": gid, "calendar_id": email,
+                                       "resource_id": watched["resourceId"]})
+    channels.document(f"{channel_id}-gone").set({"google_account_id": gid, "calendar_id": email,
+                                                 "resource_id": "unknown-resource"})
+    refresh_token = google_accounts.decrypted_refresh_token(google_accounts.get(gid))
+    sandbox(urls, "DELETE", "/control/requests")
+
+    response = api(urls, team["owner_key"], "DELETE", f"/api/integrations/google-accounts/{gid}")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"google_account_id": gid, "email": email, "revoked": True,
+                               "default_cleared": True}
+    stopped = next(c for c in sandbox(urls, "GET", "/control/channels")["channels"]
+                   if c["id"] == channel_id)
+    assert stopped["stopped"]
+    assert not channels.document(channel_id).get().exists
+    assert not channels.document(f"{channel_id}-gone").get().exists
+    assert not db().collection("google_accounts").document(gid).get().exists
+    assert not google_accounts.calendars(gid)
+    revokes = [r for r in sandbox(urls, "GET", "/control/requests")["requests"]
+               if r["path"].endswith("/revoke")]
+    assert [r["status"] for r in revokes] == [200]
+    token = requests.post(f"{urls['google_sandbox']}/token", timeout=15, data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token,
+        "client_id": "calbridge-local.apps.googleusercontent.com",
+        "client_secret": "calbridge-local-secret"})
+    assert token.status_code == 400 and token.json()["error"] == "invalid_grant"
+
+    view = overview(urls, team["owner_key"])
+    assert [ga["id"] for ga in view["google_accounts"]] == [other]
+    assert view["default_calendar"] is None and view["default_required"] is True
+    page = sign_in(urls, team["owner_key"]).get(
+        f"{urls['oauth']}/integrations?disconnected={email}&default_cleared=1", timeout=15)
+    assert "choose a new default calendar" in page.text
+    assert 'id="default-required"' in page.text
+
+
+def _messages(urls, to):
+    return requests.get(f"{urls['mail_sink']}/api/messages", params={"to": to},
+                        timeout=15).json()
+
+
+def test_revoked_access_marks_reconnect_needed_emails_once_and_reconnects(urls, team):
+    email = create_google_user(urls)
+    gid = connect_google_account(urls, team["owner_key"], email)
+    sandbox(urls, "POST", f"/control/users/{email}/revoke")
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(api(
+        urls, team["owner_key"], "POST", f"/api/integrations/google-accounts/{gid}/refresh")))
+        for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r.status_code for r in results} == {409}
+    assert {r.json()["error"]["code"] for r in results} == {"google_reconnect_needed"}
+    assert by_email(overview(urls, team["owner_key"]), email)["status"] == "reconnect_needed"
+
+    owner_email = team["owner"].email
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _messages(urls, owner_email):
+        time.sleep(0.3)
+    time.sleep(1.5)  # a second email would have arrived by now
+    assert len(_messages(urls, owner_email)) == 1
+
+    owner = sign_in(urls, team["owner_key"])
+    page = owner.get(f"{urls['oauth']}/integrations", timeout=15).text
+    assert "Reconnect needed" in page and f"/oauth/connect?reconnect={gid}" in page
+    assistant_page = sign_in(urls, team["assistant_key"]).get(
+        f"{urls['oauth']}/integrations", timeout=15).text
+    assert "Reconnect needed" in assistant_page and "/oauth/connect" not in assistant_page
+
+    http, consent = start_connect(urls, owner, reconnect=gid)
+    assert "prompt=consent" in consent and "login_hint=" in consent
+    done = finish(http, submit_consent(http, consent, email))
+    assert done.status_code == 303 and f"connected={gid}" in done.headers["Location"]
+    assert by_email(overview(urls, team["owner_key"]), email)["status"] == "connected"
+    assert api(urls, team["owner_key"], "POST",
+               f"/api/integrations/google-accounts/{gid}/refresh").status_code == 200
