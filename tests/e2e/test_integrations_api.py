@@ -14,6 +14,7 @@ import requests
 
 from shared.adapters.firestore import db
 from shared.services import google_accounts, members
+from tests.helpers.accounts import new_team
 from tests.helpers.google_connect import (
     connect_google_account, create_google_user, finish, start_connect, submit_consent,
 )
@@ -25,15 +26,7 @@ EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 @pytest.fixture
 def team(stack):
-    """A fresh account with an owner and an assistant, and their API keys."""
-    stamp = f"{time.time_ns()}"
-    account, owner, owner_key = members.create_account(
-        name="Studio", owner_name="Olga Owner", owner_email=f"olga{stamp}@example.net")
-    assistant, assistant_key = members.add_member(
-        account["id"], role=members.ASSISTANT, name="Ali Assistant",
-        email=f"ali{stamp}@example.net")
-    return {"account_id": account["id"], "owner": owner, "owner_key": owner_key,
-            "assistant_key": assistant_key}
+    return new_team()
 
 
 def api(urls, key, method, path, body=None):
