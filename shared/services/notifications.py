@@ -159,7 +159,8 @@ def send(task: EmailTask) -> str:
     email = emails.render_email(
         task.kind, task.role, to, booking=booking, data=task.data,
         custom_args={"send_id": send_id, "kind": task.kind, "role": task.role,
-                     **({"booking_id": booking["id"]} if booking else {})},
+                     **({"booking_id": booking["id"], "sequence": str(booking.get("sequence", 0))}
+                        if booking else {})},
     )
     return email_sends.deliver(task.key, email, {
         "booking_id": booking["id"] if booking else None,
