@@ -30,7 +30,6 @@ logger = get_logger("google_accounts")
 GOOGLE_ACCOUNTS = "google_accounts"
 CALENDARS = "calendars"
 ACCOUNTS = "accounts"
-CHANNELS = "channels"
 SYNC_STATE = "sync_state"
 
 CONNECTED = "connected"
@@ -408,16 +407,6 @@ def set_conflict_check(account_id: str, gid: str, calendar_id: str, enabled: boo
     cal = calendar(gid, calendar_id)
     _calendars_ref(gid).document(calendar_key(calendar_id)).update({"conflict_check": enabled})
     return {**cal, "conflict_check": enabled}
-
-
-def channels_of(gid: str) -> list[dict]:
-    """Push channels watching this Google account's calendars ({id, resource_id, ...})."""
-    snaps = _where(db().collection(CHANNELS), "google_account_id", "==", gid).get()
-    return [{**s.to_dict(), "id": s.id} for s in snaps]
-
-
-def delete_channel(channel_id: str) -> None:
-    db().collection(CHANNELS).document(channel_id).delete()
 
 
 def delete(gid: str) -> bool:

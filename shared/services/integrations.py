@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from shared import errors, secrets
 from shared.adapters import google_oauth
 from shared.adapters.firestore import db, transactional
-from shared.adapters.google_calendar import GoogleApiError, GoogleCalendar, forget_token
+from shared.adapters.google_calendar import GoogleCalendar, forget_token
 from shared.logs import get_logger, log
 from shared.services import google_accounts, members
 from shared.services.members import Member
@@ -192,6 +192,7 @@ def finish_connect(params: dict, *, binding: str | None,
     )
     log(logger, logging.INFO, "Google account connected", google_account_id=gid,
         account_id=member.account_id, created=saved.created)
+    _watch_calendars(member.account_id)
     return Connected(gid, email, saved.created, saved.default_set)
 
 
@@ -253,14 +254,26 @@ def overview(account_id: str) -> dict:
     }
 
 
+def _watch_calendars(account_id: str) -> None:
+    """Push channels follow the calendars in use (imported here: the webhook's schemas are
+    not needed for this function's cold start)."""
+    from shared.services import channels
+
+    channels.ensure_channels(account_id)
+
+
 def set_default(member: Member, gid: str, calendar_id: str) -> dict:
     _require_owner(member)
-    return google_accounts.set_default_calendar(member.account_id, gid, calendar_id)
+    chosen = google_accounts.set_default_calendar(member.account_id, gid, calendar_id)
+    _watch_calendars(member.account_id)
+    return chosen
 
 
 def set_conflict_check(member: Member, gid: str, calendar_id: str, enabled: bool) -> dict:
     _require_owner(member)
-    return google_accounts.set_conflict_check(member.account_id, gid, calendar_id, enabled)
+    changed = google_accounts.set_conflict_check(member.account_id, gid, calendar_id, enabled)
+    _watch_calendars(member.account_id)
+    return changed
 
 
 def refresh_calendars(member: Member, gid: str) -> dict:
@@ -269,6 +282,7 @@ def refresh_calendars(member: Member, gid: str) -> dict:
     ga = google_accounts.get_for_account(member.account_id, gid)
     entries = google_accounts.calendar_client(ga).list_calendars()
     cleared = google_accounts.replace_calendars(gid, entries)
+    _watch_calendars(member.account_id)
     return {"calendars": google_accounts.calendars(gid), "default_cleared": cleared}
 
 
@@ -278,25 +292,12 @@ def disconnect(member: Member, gid: str) -> dict:
     expire on their own and the grant can be removed in the Google account's settings."""
     _require_owner(member)
     ga = google_accounts.get_for_account(member.account_id, gid)
-    client = google_accounts.calendar_client(ga, mark_revoked=False) if ga.connected else None
-    for channel in google_accounts.channels_of(gid):
-        if client is not None and channel.get("resource_id"):
-            _stop_channel(client, channel)
-        google_accounts.delete_channel(channel["id"])
+    from shared.services import channels
+
+    channels.stop_for_google_account(gid)  # before the revoke: stopping needs the grant
     revoked = google_oauth.revoke(google_accounts.decrypted_refresh_token(ga))
     cleared = google_accounts.delete(gid)
     log(logger, logging.INFO, "Google account disconnected", google_account_id=gid,
         revoked=revoked, default_cleared=cleared)
     return {"google_account_id": gid, "email": ga.email, "revoked": revoked,
             "default_cleared": cleared}
-
-
-def _stop_channel(client: GoogleCalendar, channel: dict) -> None:
-    try:
-        client.stop_channel(channel["id"], channel["resource_id"])
-    except GoogleApiError as exc:
-        if exc.http_status != 404:
-            log(logger, logging.WARNING, "channel stop failed", channel_id=channel["id"],
-                status=exc.http_status)
-    except errors.CalendarAuthRevoked:
-        pass
