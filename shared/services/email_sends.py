@@ -73,6 +73,8 @@ def deliver(key: str, email: mail.Email, record: dict) -> str:
         raise
     ref.update({"status": SENT, "lease_until": None, "sent_at": _now(),
                 "message_id": message_id})
+    log(logger, logging.INFO, "email sent", send_id=ref.id, kind=record.get("kind"),
+        booking_id=record.get("booking_id"))
     return SENT
 
 
