@@ -60,13 +60,17 @@ resource "google_storage_bucket_object" "source" {
 locals {
   # Every setting shared/config.py reads, from the resources that define it.
   function_environment = {
-    GOOGLE_CLOUD_PROJECT   = var.project_id
-    CALBRIDGE_REGION       = var.region
-    FIRESTORE_DATABASE     = google_firestore_database.main.name
-    TASKS_LOCATION         = google_cloud_tasks_queue.email.location
-    EMAIL_QUEUE            = google_cloud_tasks_queue.email.name
-    SYNC_QUEUE             = google_cloud_tasks_queue.sync.name
-    TASKS_INVOKER_EMAIL    = google_service_account.account["tasks"].email
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    CALBRIDGE_REGION     = var.region
+    FIRESTORE_DATABASE   = google_firestore_database.main.name
+    TASKS_LOCATION       = google_cloud_tasks_queue.email.location
+    EMAIL_QUEUE          = google_cloud_tasks_queue.email.name
+    SYNC_QUEUE           = google_cloud_tasks_queue.sync.name
+    TASKS_INVOKER_EMAIL  = google_service_account.account["tasks"].email
+    # Identities whose OIDC tokens the task routes accept (checked in code: webhook is public).
+    TASK_CALLER_EMAILS = join(",", [
+      for key in ["tasks", "sched-renew", "sched-sweep"] : google_service_account.account[key].email
+    ])
     OAUTH_URL              = local.function_urls.oauth
     BOOKING_URL            = local.function_urls.booking
     WEBHOOK_URL            = local.function_urls.webhook

@@ -57,8 +57,9 @@ resource "google_cloud_scheduler_job" "job" {
 
     oidc_token {
       service_account_email = google_service_account.account[each.value.account].email
-      # Cloud Run checks the token's audience against the service URL, without the path.
-      audience = local.run_app_urls[each.value.function]
+      # The function's own base URL, without the path: what Cloud Run checks for a private
+      # service, and what the task routes check themselves (shared/web/auth.py) on a public one.
+      audience = local.function_urls[each.value.function]
     }
   }
 

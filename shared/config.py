@@ -28,6 +28,9 @@ class Settings:
     email_queue: str
     sync_queue: str
     tasks_invoker_email: str
+    # Service accounts whose Google-signed OIDC tokens may call task routes (Cloud Tasks and
+    # Scheduler). Empty in the local stack, whose emulators send no tokens.
+    task_caller_emails: tuple[str, ...]
     # Public base URLs of the four functions (Cloud Run URLs in the cloud).
     oauth_url: str
     booking_url: str
@@ -70,6 +73,9 @@ def settings() -> Settings:
         email_queue=_env("EMAIL_QUEUE", "email"),
         sync_queue=_env("SYNC_QUEUE", "sync"),
         tasks_invoker_email=_env("TASKS_INVOKER_EMAIL", ""),
+        task_caller_emails=tuple(
+            e.strip() for e in _env("TASK_CALLER_EMAILS", "").split(",") if e.strip()
+        ),
         oauth_url=_env("OAUTH_URL", "http://127.0.0.1:8701").rstrip("/"),
         booking_url=_env("BOOKING_URL", "http://127.0.0.1:8702").rstrip("/"),
         webhook_url=_env("WEBHOOK_URL", "http://127.0.0.1:8703").rstrip("/"),

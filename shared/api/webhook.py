@@ -15,7 +15,7 @@ from shared.web.http import Router, parse_model, read_json
 router = Router("webhook")
 
 
-@router.task("/google/notifications")
+@router.task("/google/notifications", internal=False)
 def google_notification(request: Request):
     from shared.services import channels
 

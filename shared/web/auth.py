@@ -107,3 +107,34 @@ def check_csrf(request: Request) -> None:
             "the form has expired or did not come from this site; reload the page and try again",
             code="csrf_failed",
         )
+
+
+def require_task_caller(request: Request, function_url: str) -> None:
+    """Task routes accept only our Cloud Tasks / Scheduler identities.
+
+    A public function (webhook) is reachable by anyone, and Cloud Run checks no token on a
+    public service, so the route verifies the Google-signed OIDC token itself: audience = this
+    function's URL (what shared/adapters/tasks.py and infra/scheduler.tf send), email one of
+    TASK_CALLER_EMAILS. Without configured callers (the local stack) there is nothing to check.
+    """
+    allowed = settings().task_caller_emails
+    if not allowed:
+        return
+    from google.oauth2 import id_token
+
+    token = _bearer(request)
+    if not token:
+        raise errors.Unauthenticated("an OIDC token is required")
+    try:
+        claims = id_token.verify_oauth2_token(token, _google_request(), audience=function_url)
+    except ValueError:
+        raise errors.Unauthenticated("the OIDC token is invalid or expired") from None
+    if not claims.get("email_verified") or claims.get("email") not in allowed:
+        raise errors.Forbidden("this caller may not run tasks")
+
+
+@functools.cache
+def _google_request():
+    from google.auth.transport import requests as google_requests
+
+    return google_requests.Request()

@@ -22,7 +22,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed as _WzMethodNotA
 from werkzeug.routing import Map, Rule
 
 from shared import errors
+from shared.config import settings
 from shared.logs import bind_trace, get_logger, log
+from shared.web.auth import require_task_caller
 
 logger = get_logger("http")
 
@@ -33,6 +35,7 @@ MAX_BODY_BYTES = 256 * 1024
 class _Route:
     handler: Callable[..., Any]
     kind: str
+    internal: bool = False
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -59,14 +62,15 @@ class Router:
         self._page_error: Callable[[Request, errors.AppError], Response] | None = None
         self.add("/healthz", lambda request: {"status": "ok", "function": name}, ["GET"], "api")
 
-    def add(self, rule: str, handler: Callable, methods: list[str], kind: str) -> None:
+    def add(self, rule: str, handler: Callable, methods: list[str], kind: str,
+            internal: bool = False) -> None:
         endpoint = f"{kind}:{rule}:{','.join(methods)}"
         self._map.add(Rule(rule, endpoint=endpoint, methods=methods))
-        self._routes[endpoint] = _Route(handler, kind)
+        self._routes[endpoint] = _Route(handler, kind, internal)
 
-    def _decorator(self, kind: str, rule: str, methods):
+    def _decorator(self, kind: str, rule: str, methods, internal: bool = False):
         def register(fn):
-            self.add(rule, fn, list(methods), kind)
+            self.add(rule, fn, list(methods), kind, internal)
             return fn
 
         return register
@@ -77,8 +81,10 @@ class Router:
     def page(self, rule: str, methods=("GET",)):
         return self._decorator("page", rule, methods)
 
-    def task(self, rule: str, methods=("POST",)):
-        return self._decorator("task", rule, methods)
+    def task(self, rule: str, methods=("POST",), internal: bool = True):
+        """A machine-called route. `internal` ones (Cloud Tasks, Scheduler) verify the caller's
+        OIDC token; Google push notifications pass internal=False and check their channel token."""
+        return self._decorator("task", rule, methods, internal)
 
     def json_routes(self) -> list[tuple[str, str]]:
         """(path in OpenAPI form, method) of every JSON route, for the OpenAPI consistency test."""
@@ -114,6 +120,8 @@ class Router:
                 raise errors.NotFound(f"no route for {request.method} {request.path}") from None
             route = self._routes[endpoint]
             kind = route.kind
+            if route.internal:
+                require_task_caller(request, getattr(settings(), f"{self.name}_url"))
             result = route.handler(request, **params)
             return _to_response(result)
         except errors.AppError as exc:
