@@ -120,15 +120,24 @@ def require_task_caller(request: Request, function_url: str) -> None:
     allowed = settings().task_caller_emails
     if not allowed:
         return
+    from google.auth.exceptions import TransportError
     from google.oauth2 import id_token
 
     token = _bearer(request)
     if not token:
         raise errors.Unauthenticated("an OIDC token is required")
     try:
-        claims = id_token.verify_oauth2_token(token, _google_request(), audience=function_url)
+        claims = id_token.verify_token(
+            token, _google_request(), audience=function_url,
+            certs_url=settings().google_certs_uri,
+        )
+    except TransportError:
+        # Google's certificates could not be fetched: a 503 makes Cloud Tasks retry later.
+        raise errors.UpstreamUnavailable("cannot verify the caller's token right now") from None
     except ValueError:
         raise errors.Unauthenticated("the OIDC token is invalid or expired") from None
+    if claims.get("iss") not in ("accounts.google.com", "https://accounts.google.com"):
+        raise errors.Unauthenticated("the OIDC token was not issued by Google")
     if not claims.get("email_verified") or claims.get("email") not in allowed:
         raise errors.Forbidden("this caller may not run tasks")
 
