@@ -67,6 +67,10 @@ i18n.register({
     "conflict checking for {name}": "Konfliktprüfung für {name}",
     "Make {name} the default calendar": "{name} als Standardkalender festlegen",
     "read-only": "nur lesen",
+    "writer": "bearbeiten",
+    "the form has expired or did not come from this site; reload the page and try again":
+        "Das Formular ist abgelaufen oder stammt nicht von dieser Seite; bitte laden Sie die "
+        "Seite neu und versuchen Sie es erneut.",
     "Save default calendar": "Standardkalender speichern",
     "Default calendar": "Standardkalender",
     "New events from booking pages, forms and automations are added to {name} ({email}).":
