@@ -23,3 +23,19 @@ def transactional(fn):
     from google.cloud import firestore
 
     return firestore.transactional(fn)
+
+
+class AlreadyExists(Exception):
+    """A create() in a committed batch met an existing document; nothing was written."""
+
+
+def commit_creates(batch) -> None:
+    """Commit a batch holding create() writes, which either all land or none does."""
+    from google.api_core import exceptions
+
+    try:
+        batch.commit()
+    except (exceptions.AlreadyExists, exceptions.Aborted) as exc:
+        # Aborted: a concurrent transaction held one of the documents; to the caller it is the
+        # same answer ("someone else got there"), to be re-checked like an existing document.
+        raise AlreadyExists(str(exc)) from None

@@ -62,14 +62,18 @@ def grant(urls: dict, email: str) -> dict:
     return token.json()
 
 
-def connect(urls: dict, email: str) -> tuple[str, str, str]:
+def connect(urls: dict, email: str, account_id: str | None = None) -> tuple[str, str, str]:
     """A new calbridge account with `email`'s Google account connected (its primary calendar
-    the default and the conflict calendar). Returns (account_id, owner API key, gid)."""
+    the default and the conflict calendar). Returns (account_id, owner API key, gid).
+    With `account_id`, `email` is connected to that existing account instead (key is "")."""
     from shared.adapters.google_calendar import GoogleCalendar
     from shared.services import google_accounts, members
 
-    account, _, key = members.create_account(
-        name=f"Sync {email}", owner_name="Olga Owner", owner_email=f"owner-{email}")
+    if account_id:
+        account, key = {"id": account_id}, ""
+    else:
+        account, _, key = members.create_account(
+            name=f"Sync {email}", owner_name="Olga Owner", owner_email=f"owner-{email}")
     token = grant(urls, email)
     info = requests.get(f"{urls['google_sandbox']}/oauth2/v3/userinfo", timeout=TIMEOUT,
                         headers={"Authorization": f"Bearer {token['access_token']}"}).json()
