@@ -40,6 +40,8 @@ logger = get_logger("sync")
 
 SYNC_STATE = "sync_state"
 BOOKINGS = "bookings"
+DECLINES = "declines"
+GOOGLE = "google"
 BOOKING_ID_KEY = "bookingId"
 # A full sync starts a day back so events in progress are known.
 FULL_SYNC_LOOKBACK = timedelta(days=1)
@@ -175,7 +177,7 @@ def _sync_once(gid: str, calendar_id: str, ref) -> SyncResult:
                 calendar_id=calendar_id, status=exc.http_status, reason=exc.reason)
             return SyncResult("unreadable")
         raise
-    booking_changes = sum(_apply_to_booking(gid, calendar_id, ev) for ev in events)
+    booking_changes = sum(_apply_to_booking(gid, calendar_id, ev, calendar_tz) for ev in events)
     if calls.full:
         cached_from, cached_until = now - FULL_SYNC_LOOKBACK, now + busy_cache.HORIZON
         previous = None
@@ -262,71 +264,85 @@ def mark_notified(google_account_id: str, calendar_id: str, batch) -> None:
 # --- bookings --------------------------------------------------------------------------------
 
 
-def _apply_to_booking(gid: str, calendar_id: str, event: dict) -> bool:
+def _apply_to_booking(gid: str, calendar_id: str, event: dict, calendar_tz: str) -> bool:
     """Turn a changed Google event into a booking change; True when the booking changed."""
     private = (event.get("extendedProperties") or {}).get("private") or {}
     if not private.get(BOOKING_ID_KEY) and event.get("status") != "cancelled":
         return False  # not one of ours
     booking = _booking_for(gid, calendar_id, event)
-    if booking is None:
+    if booking is None or booking.get("status") != "confirmed":
         return False
+    if event.get("etag") and event["etag"] == (booking.get("google") or {}).get("etag"):
+        return False  # our own write coming back, or a change already applied
     from shared.services import bookings
 
-    google = booking.get("google") or {}
-    if event.get("etag") and event.get("etag") == google.get("etag"):
-        return False  # our own write, or a change already applied
-    if booking.get("status") == "cancelled":
-        return False
     try:
         if event.get("status") == "cancelled":
-            bookings.cancel(booking["id"], origin="google", cancelled_by="google")
+            bookings.cancel(booking["account_id"], booking["id"], by=GOOGLE, origin=GOOGLE)
             return True
-        span = busy_cache.event_span(event, "UTC")
         changed = False
+        span = busy_cache.event_span(event, calendar_tz)
         if span and span != (booking["start"], booking["end"]):
-            bookings.reschedule(booking["id"], span[0], span[1], origin="google",
-                                google_etag=event.get("etag"))
+            booking = bookings.reschedule(
+                booking["account_id"], booking["id"], span[0], span[1], origin=GOOGLE,
+                by="organizer", google={"etag": event.get("etag"),
+                                        "event_sequence": event.get("sequence", 0)})
             changed = True
-        if _guest_declined(booking, event):
-            bookings.record_guest_declined(booking["id"], google_etag=event.get("etag"))
-            changed = True
-        return changed
+        return _guest_response(booking, event) or changed
     except errors.AppError as exc:
         if exc.status >= 500:
             raise
-        # A change the booking cannot take (e.g. already cancelled meanwhile) must not block
-        # the calendar's other changes; it is logged for the operator.
+        # A change the booking cannot take (e.g. cancelled in calbridge meanwhile) must not
+        # hold up the calendar's other changes; it is logged for the operator.
         log(logger, logging.WARNING, "Google change not applied to booking",
             booking_id=booking["id"], code=exc.code, reason=exc.message)
         return False
 
 
 def _booking_for(gid: str, calendar_id: str, event: dict) -> dict | None:
-    """The booking an event stands for, read by the data model (docs/architecture.md)."""
+    """The booking an event stands for, if this calendar holds the booking's own event."""
+    from shared.services import bookings
+
     private = (event.get("extendedProperties") or {}).get("private") or {}
-    booking_id = private.get(BOOKING_ID_KEY)
-    if booking_id:
-        snap = db().collection(BOOKINGS).document(booking_id).get()
-        found = [snap] if snap.exists else []
+    if private.get(BOOKING_ID_KEY):
+        found = [bookings.get_by_id(private[BOOKING_ID_KEY])]
     else:
         # Deleted events come back as bare tombstones (id and status only).
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        found = db().collection(BOOKINGS).where(
-            filter=FieldFilter("google.event_id", "==", event["id"])).get()
-    for snap in found:
-        booking = {**snap.to_dict(), "id": snap.id}
-        google = booking.get("google") or {}
-        # Only the copy in the calendar the booking was written to speaks for it.
+        found = [{**s.to_dict(), "id": s.id} for s in db().collection(BOOKINGS).where(
+            filter=FieldFilter("google.event_id", "==", event["id"])).get()]
+    for booking in found:
+        google = (booking or {}).get("google") or {}
         if google.get("google_account_id") == gid and google.get("calendar_id") == calendar_id \
                 and google.get("event_id") == event["id"]:
             return booking
     return None
 
 
-def _guest_declined(booking: dict, event: dict) -> bool:
+def _guest_response(booking: dict, event: dict) -> bool:
+    """Tell the organizer once when the guest declines in Google (`declines/{booking_id}`
+    remembers it; accepting again forgets it, so a later decline is told again)."""
     guest = (booking.get("guest") or {}).get("email", "").lower()
-    return any(
-        a.get("email", "").lower() == guest and a.get("responseStatus") == "declined"
-        for a in event.get("attendees") or []
-    ) and not booking.get("guest_declined")
+    status = next((a.get("responseStatus") for a in event.get("attendees") or []
+                   if a.get("email", "").lower() == guest), None)
+    ref = db().collection(DECLINES).document(booking["id"])
+    if status != "declined":
+        if status in ("accepted", "tentative"):
+            ref.delete()
+        return False
+    from google.api_core.exceptions import AlreadyExists
+
+    try:
+        ref.create({"booking_id": booking["id"], "sequence": booking.get("sequence", 0),
+                    "declined_at": _now()})
+    except AlreadyExists:
+        return False
+    from shared.services import notifications
+
+    try:
+        notifications.booking_changed(booking, "guest_declined")
+    except BaseException:
+        ref.delete()  # the retried sync must tell it again
+        raise
+    return True
