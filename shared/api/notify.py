@@ -60,8 +60,10 @@ def reminder_task(request: Request) -> dict:
 def reminder_sweep(request: Request) -> dict:
     from shared.services import reminders
 
-    # Cloud Scheduler marks its requests with X-CloudScheduler; a queue may run it too.
-    if not (request.headers.get("X-CloudScheduler") or request.headers.get("X-CloudTasks-QueueName")):
+    # Cloud Scheduler marks its requests (X-CloudScheduler, its User-Agent); a queue may run it too.
+    from_scheduler = (request.headers.get("X-CloudScheduler")
+                      or request.headers.get("User-Agent", "").startswith("Google-Cloud-Scheduler"))
+    if not (from_scheduler or request.headers.get("X-CloudTasks-QueueName")):
         raise errors.Forbidden("only Cloud Scheduler may call this route", code="not_a_job")
     return {"enqueued": reminders.sweep()}
 

@@ -128,6 +128,8 @@ def _enqueue(items: list[Due]) -> int:
             batch.set(db().collection(REMINDER_TASKS).document(tasks.task_id_for(item.key)), {
                 "booking_id": item.booking_id, "sequence": item.sequence, "kind": item.kind,
                 "minutes": item.minutes, "due_at": item.at, "enqueued_at": datetime.now(timezone.utc),
+                # For a Firestore TTL policy: the record is useless once its task has run.
+                "expires_at": item.at + timedelta(days=2),
             })
         batch.commit()
     return len(items)

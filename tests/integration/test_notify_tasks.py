@@ -273,8 +273,9 @@ def test_reminder_after_the_start_is_not_sent(client, sink):
 
 
 def test_sweep_route_answers_scheduler(client, enqueued):
-    response = client.post("/tasks/reminder-sweep", headers={"X-CloudScheduler": "true"})
-    assert response.status_code == 200 and isinstance(response.json["enqueued"], int)
+    for headers in ({"X-CloudScheduler": "true"}, {"User-Agent": "Google-Cloud-Scheduler"}):
+        response = client.post("/tasks/reminder-sweep", headers=headers)
+        assert response.status_code == 200 and isinstance(response.json["enqueued"], int)
 
 
 # ---- reconnect ----------------------------------------------------------------------------------
