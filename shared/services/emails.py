@@ -139,6 +139,8 @@ i18n.register({
         "antworten.",
     "Sent by calbridge on behalf of {organizer}.": "Gesendet von calbridge im Auftrag von {organizer}.",
     "Sent by calbridge.": "Gesendet von calbridge.",
+    "Meeting": "Termin",
+    "now": "jetzt",
 })
 
 
@@ -214,6 +216,8 @@ def starts_in(minutes: int, lang: str) -> str:
     """e.g. "in 1 day", "in 90 minutes" / "in 90 Minuten": exact, in the largest whole unit."""
     from babel.dates import format_timedelta
 
+    if minutes <= 0:
+        return i18n.gettext(lang, "now")
     unit = "day" if minutes % 1440 == 0 else "hour" if minutes % 60 == 0 else "minute"
     # A huge threshold makes Babel stop at `unit` instead of rounding up to a larger one.
     return format_timedelta(timedelta(minutes=minutes), granularity=unit, threshold=10**9,
@@ -268,7 +272,7 @@ def _booking_context(kind: str, role: str, to: Person, booking: dict, data: dict
         return i18n.gettext(lang, message, **values)
 
     organizer, guest = recipient(booking, ORGANIZER), recipient(booking, GUEST)
-    title = booking.get("title") or "Meeting"
+    title = booking.get("title") or _("Meeting")
     start, end = booking["start"], booking["end"]
     names = {"title": title, "organizer": organizer.name, "guest": guest.name,
              "date": short_date(start, tz, lang)}

@@ -170,6 +170,7 @@ def test_guest_declined_goes_to_the_organizer():
     (2880, "in 2 days", "in 2 Tagen"),
     (90, "in 90 minutes", "in 90 Minuten"),
     (60, "in 1 hour", "in 1 Stunde"),
+    (0, "now", "jetzt"),
 ])
 def test_reminder_says_exactly_when(minutes, english, german):
     assert render(emails.REMINDER, emails.GUEST, minutes=minutes).subject.endswith(english)
