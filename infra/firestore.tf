@@ -45,7 +45,8 @@ locals {
   # 24 h) after the timestamp in this field. Code never relies on deletion being prompt.
   ttl_fields = {
     oauth_states     = "expires_at" # OAuth state + PKCE verifier, minutes
-    email_sends      = "expires_at" # idempotency records of sent emails
+    email_sends      = "expires_at" # idempotency records of sent emails, 35 days
+    reminder_tasks   = "expires_at" # reminders already queued by the daily sweep
     channel_messages = "expires_at" # dedupe markers of push notifications
   }
 }

@@ -35,6 +35,9 @@ FAILED = "failed"
 RETRY = "retry"
 DUPLICATE = "duplicate"
 LEASE = timedelta(seconds=6 * mail.TIMEOUT_SECONDS)
+# Cloud Tasks keeps a task at most 31 days, so no delivery of it can arrive after this; the TTL
+# policy on expires_at (infra/firestore.tf) then deletes the record.
+RETENTION = timedelta(days=35)
 
 
 def send_id(key: str) -> str:
@@ -87,7 +90,8 @@ def _claim(ref, key: str, record: dict) -> str:
         snap = ref.get(transaction=transaction)
         if not snap.exists:
             transaction.create(ref, {**record, "key": key, "status": SENDING, "attempts": 1,
-                                     "lease_until": now + LEASE, "created_at": now})
+                                     "lease_until": now + LEASE, "created_at": now,
+                                     "expires_at": now + RETENTION})
             return SENDING
         data = snap.to_dict()
         if data["status"] in (SENT, FAILED):
