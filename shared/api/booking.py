@@ -32,6 +32,7 @@ router = Router("booking")
 MAX_RANGE_DAYS = 62
 PICKER_DAYS = 7
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+FORM_FIELDS = ("start", "name", "email", "notes", "tz", "request_id")
 
 i18n.register({
     "Book a time": "Termin buchen",
@@ -385,7 +386,7 @@ def _picker(request: Request, event_type: dict, tz: str, lang: str, *,
 
     zone = ZoneInfo(tz)
     today = datetime.now(zone).date()
-    first = max(_date(request.args.get("start"), "start") or today, today)
+    first = max(_date(request.args.get("from"), "from") or today, today)
     last = first + timedelta(days=PICKER_DAYS - 1)
     start, end = _day_range(first, last, tz)
     found = availability.slots(event_type, start, end, exclude=exclude)
@@ -418,10 +419,11 @@ def _query(**params) -> str:
 def _booking_page(request: Request, event_type: dict, *, form: dict | None = None,
                   error: str | None = None, status: int = 200):
     lang = i18n.negotiate(request)
-    tz = _zone(request.args.get("tz") or (form or {}).get("tz"), event_type["timezone"])
+    form = {**dict.fromkeys(FORM_FIELDS, ""), **(form or {})}
+    tz = _zone(request.args.get("tz") or form["tz"], event_type["timezone"])
     return page(request, "booking_page.html", status=status, event_type=event_type,
-                picker=_picker(request, event_type, tz, lang), form=form or {}, error=error,
-                request_id=(form or {}).get("request_id") or _secrets.token_urlsafe(16),
+                picker=_picker(request, event_type, tz, lang), form=form, error=error,
+                request_id=form["request_id"] or _secrets.token_urlsafe(16),
                 action=request.path, query=_query, language=lang)
 
 
@@ -438,8 +440,7 @@ def booking_submit(request: Request, account_id: str, slug: str):
     from shared.web.http import parse_model
 
     event_type = event_types.by_slug(account_id, slug)
-    form = {k: request.form.get(k, "") for k in ("start", "name", "email", "notes", "tz",
-                                                  "request_id")}
+    form = {k: request.form.get(k, "") for k in FORM_FIELDS}
     lang = i18n.negotiate(request)
     try:
         if not form["start"]:
