@@ -294,6 +294,7 @@ def describe(stack: Stack, logins: list[dict]) -> dict:
         "pages": {
             "sign_in": f"{stack.urls['oauth']}/signin",
             "integrations": f"{stack.urls['oauth']}/integrations",
+            "booking_page": f"{stack.urls['booking']}/book/demo/intro-call",
             "google_sandbox": f"{stack.urls['google_sandbox']}/",
             "outbox": f"{stack.urls['mail_sink']}/",
         },

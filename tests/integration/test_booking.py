@@ -343,3 +343,15 @@ def test_guest_links(org):
         guest_links.resolve(fresh, guest_links.CANCEL)
     assert guest_links.cancel_url(moved).startswith(f"{guest_links.settings().booking_url}/b/")
     assert hashlib.sha256(token.encode()).hexdigest()  # tokens are opaque strings
+
+
+def test_demo_seed_has_a_booking_page(stack, tmp_path):
+    from local.seed import DEMO_ACCOUNT_ID, seed_demo
+
+    seed_demo(tmp_path)
+    seed_demo(tmp_path)  # again, as after a restart with persisted data
+    intro = event_types.by_slug(DEMO_ACCOUNT_ID, "intro-call")
+    assert intro["duration_minutes"] == 30 and intro["timezone"] == "Europe/Berlin"
+    assert intro["weekly_hours"]["fri"] == [{"start": "09:00", "end": "17:00"}]
+    assert "sat" not in intro["weekly_hours"]
+    assert len([e for e in event_types.list_for_account(DEMO_ACCOUNT_ID)]) == 1
