@@ -29,7 +29,7 @@ def sync_task(request: Request):
     from shared.services import sync
 
     body = parse_model(sync.SyncTask, read_json(request))
-    return sync.sync_calendar(body.google_account_id, body.calendar_id).as_dict()
+    return sync.sync_calendar(body.google_account_id, body.calendar_id, push=body.push).as_dict()
 
 
 @router.task("/tasks/renew-channels")

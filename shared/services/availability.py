@@ -3,7 +3,9 @@
 Busy = Google free/busy of every conflict calendar of every connected Google account + the
 account's active bookings (padded with their buffers). Google is asked once per Google account
 per ≤90-day window (freeBusy takes many calendars per call; longer ranges are refused by Google),
-with the accounts queried in parallel.
+with the accounts queried in parallel. Slot lookups read the calendars whose busy cache is live
+and in sync from the cache instead (shared/services/busy_cache.py, kept by the sync); booking
+confirmation always asks Google (`live=True`).
 
 Fail closed: if any conflict calendar cannot be read — an error entry inside Google's 200
 answer, a failed call, a revoked connection — no slot is offered and no booking is confirmed,
@@ -24,7 +26,7 @@ from shared.adapters.google_calendar import parse_rfc3339
 from shared.domain.slots import Rules, free_slots
 from shared.domain.timeranges import Range, local_instant, subtract
 from shared.logs import get_logger, log
-from shared.services import google_accounts
+from shared.services import busy_cache, google_accounts
 
 logger = get_logger("availability")
 
@@ -78,22 +80,29 @@ def _freebusy(gid: str, calendar_ids: list[str], start: datetime, end: datetime)
         raise errors.CalendarUnavailable(UNREADABLE) from None
 
 
-def google_busy(account_id: str, start: datetime, end: datetime) -> list[Range]:
-    """Busy ranges of all conflict calendars in [start, end), or CalendarUnavailable."""
+def google_busy(account_id: str, start: datetime, end: datetime, *,
+                live: bool = False) -> list[Range]:
+    """Busy ranges of all conflict calendars in [start, end), or CalendarUnavailable. Unless
+    `live`, calendars whose busy cache is in sync (shared/services/busy_cache.py) are read from
+    it, and only the others ask Google."""
     for ga in google_accounts.list_for_account(account_id):
         if not ga.connected and any(c.get("conflict_check") for c in google_accounts.calendars(ga.id)):
             raise errors.CalendarUnavailable(
                 "A Google account whose calendars are checked for conflicts must be reconnected "
                 "by the organizer before times can be offered.", code="google_reconnect_needed")
     calendars = google_accounts.conflict_calendars(account_id)
+    cached: list[Range] = []
+    if calendars and not live:
+        answer = busy_cache.lookup(calendars, start, end)
+        cached, calendars = answer.all_busy, answer.unserved
     if not calendars:
-        return []
+        return cached
     if len(calendars) == 1:
         ((gid, ids),) = calendars.items()
-        return _freebusy(gid, ids, start, end)
+        return cached + _freebusy(gid, ids, start, end)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ACCOUNTS, len(calendars))) as pool:
         futures = [pool.submit(_freebusy, gid, ids, start, end) for gid, ids in calendars.items()]
-        return [r for future in futures for r in future.result()]
+        return cached + [r for future in futures for r in future.result()]
 
 
 @dataclass(frozen=True)
@@ -122,8 +131,10 @@ def active_bookings(account_id: str, start: datetime, end: datetime, *, now: dat
 
 
 def busy(account_id: str, start: datetime, end: datetime, *, now: datetime,
-         exclude: dict | None = None, whole_days_in: Rules | None = None) -> Busy:
-    """Everything that blocks [start, end).
+         exclude: dict | None = None, whole_days_in: Rules | None = None,
+         live: bool = False) -> Busy:
+    """Everything that blocks [start, end); `live` asks Google, never the busy cache (booking
+    confirmation).
 
     `exclude` is a booking being moved: its own time (and its own Google event there) does not
     count against its new time. With `whole_days_in`, bookings are read for the whole local days
@@ -136,7 +147,7 @@ def busy(account_id: str, start: datetime, end: datetime, *, now: datetime,
         last = max(end, local_instant(end.astimezone(zone).date(), 24 * 60, zone))
     bookings = active_bookings(account_id, first, last, now=now,
                                exclude=exclude["id"] if exclude else None)
-    google = google_busy(account_id, start, end)
+    google = google_busy(account_id, start, end, live=live)
     if exclude:
         google = subtract(google, (exclude["start"], exclude["end"]))
     ranges = google + [(b["block_start"], b["block_end"]) for b in bookings]

@@ -509,7 +509,7 @@ def create_event(account_id: str, *, title: str, start: datetime, end: datetime,
 def _check_free(request: _Request, now: datetime, exclude: dict | None = None) -> int:
     """Re-check Google free/busy and the store for the padded time; returns the day's count."""
     found = availability.busy(request.account_id, *request.block, now=now, exclude=exclude,
-                              whole_days_in=request.rules)
+                              whole_days_in=request.rules, live=True)
     if BusyIndex(found.ranges).overlaps(*request.block):
         raise errors.SlotUnavailable()
     if request.rules is None or request.rules.max_per_day is None:

@@ -400,7 +400,7 @@ def accept_notification(note: Notification) -> str:
         return "duplicate"
     try:
         sync.enqueue(channel.google_account_id, channel.calendar_id,
-                     key=f"push:{channel.id}:{note.message_number}")
+                     key=f"push:{channel.id}:{note.message_number}", push=True)
     except Exception as exc:
         # Forget the message so Google's retry of it is not taken for a duplicate.
         _message_ref(channel.id, note.message_number).delete()

@@ -63,25 +63,26 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def enqueue(google_account_id: str, calendar_id: str, *, key: str | None = None) -> str | None:
-    """Ask the webhook function (POST /tasks/sync) to sync a calendar soon."""
+def enqueue(google_account_id: str, calendar_id: str, *, key: str | None = None,
+            push: bool = False) -> str | None:
+    """Ask the webhook function (POST /tasks/sync) to sync a calendar soon; `push` when a
+    notification asks (its sync is skipped if a later one already covered it)."""
     cfg = settings()
-    return tasks.enqueue(
-        cfg.sync_queue,
-        f"{cfg.webhook_url}/tasks/sync",
-        {"google_account_id": google_account_id, "calendar_id": calendar_id},
-        key=key,
-    )
+    payload = {"google_account_id": google_account_id, "calendar_id": calendar_id}
+    if push:
+        payload["push"] = True
+    return tasks.enqueue(cfg.sync_queue, f"{cfg.webhook_url}/tasks/sync", payload, key=key)
 
 
 class SyncTask(BaseModel):
     google_account_id: str = Field(min_length=1, max_length=300)
     calendar_id: str = Field(min_length=1, max_length=1024)
+    push: bool = False
 
 
 @dataclass
 class SyncResult:
-    status: str  # synced | coalesced | reconnect_needed | unreadable | not_connected
+    status: str  # synced | up_to_date | coalesced | reconnect_needed | unreadable | not_connected
     full: bool = False
     changes: int = 0
     booking_changes: int = 0
@@ -91,9 +92,16 @@ class SyncResult:
         return dict(self.__dict__)
 
 
-def sync_calendar(google_account_id: str, calendar_id: str) -> SyncResult:
-    """Bring the calendar's bookings and busy cache up to date with Google."""
+def sync_calendar(google_account_id: str, calendar_id: str, *, push: bool = False) -> SyncResult:
+    """Bring the calendar's bookings and busy cache up to date with Google. For a `push`
+    (a notification already counted), nothing is done when a sync that began after every
+    counted notification has finished: a burst's later tasks cost no Google call."""
     ref = state_ref(google_account_id, calendar_id)
+    if push:
+        state = ref.get().to_dict() or {}
+        if state.get("in_sync") and state.get("notifications", 0) <= state.get(
+                "synced_notifications", 0):
+            return SyncResult("up_to_date")
     holder = uuid.uuid4().hex
     if not _acquire(ref, holder):
         return SyncResult("coalesced")

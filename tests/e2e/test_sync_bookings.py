@@ -88,8 +88,6 @@ def test_event_deleted_in_google_cancels_the_booking_and_tells_both(booked, urls
 
 
 def test_guest_declining_tells_the_organizer_once(booked, urls):
-    from shared.services import sync
-
     b = booked
     sandbox.respond(urls, b["email"], b["event_id"], b["guest"], "declined")
     told = sandbox.wait_for(lambda: _emails(urls, b["booking"], "guest_declined"),
@@ -99,7 +97,7 @@ def test_guest_declining_tells_the_organizer_once(booked, urls):
     sandbox.patch_event(urls, b["email"], b["event_id"], {"summary": "Intro call (moved room)"})
     sandbox.flush(urls)
     sandbox.wait_for(lambda: _synced(b), what="sync after the edit")
-    assert sync.sync_calendar(b["gid"], b["email"]).status == "synced"
+    assert sandbox.sync_now(b["gid"], b["email"]).status == "synced"
     assert len(_emails(urls, b["booking"], "guest_declined")) == 1
     assert _booking(b["booking"]["id"])["status"] == "confirmed"
 

@@ -168,3 +168,16 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def sync_now(google_account_id: str, calendar_id: str, timeout: float = 10.0):
+    """Run a sync in this process; while a task's sync holds the calendar, wait and try again
+    (a direct call would otherwise just be coalesced into it)."""
+    from shared.services import sync
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = sync.sync_calendar(google_account_id, calendar_id)
+        if result.status != "coalesced" or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)

@@ -164,8 +164,6 @@ def test_duplicate_notifications_run_one_sync(watched, urls):
 
 
 def test_expired_sync_token_triggers_a_full_resync(watched, urls):
-    from shared.services import sync
-
     sandbox.create_event(urls, watched["email"], {
         "summary": "Before", "start": _iso(_hour(2, 14)), "end": _iso(_hour(2, 15))})
     sandbox.flush(urls)
@@ -173,7 +171,7 @@ def test_expired_sync_token_triggers_a_full_resync(watched, urls):
         watched, _hour(2, 0), _hour(3, 0)).all_busy, what="first event synced")
     old_token = _state(watched["gid"], watched["email"])["sync_token"]
     sandbox.control(urls, "sync_tokens/invalidate", {"calendarId": watched["email"]})
-    result = sync.sync_calendar(watched["gid"], watched["email"])
+    result = sandbox.sync_now(watched["gid"], watched["email"])
     assert result.status == "synced" and result.full
     state = _state(watched["gid"], watched["email"])
     assert state["sync_token"] != old_token
@@ -262,15 +260,33 @@ def test_stop_for_google_account_stops_every_channel(watched, urls):
 
 
 def test_revoked_google_account_is_marked_and_lookups_fall_back(watched, urls):
-    from shared.services import google_accounts, sync
+    from shared.adapters.google_calendar import forget_token
+    from shared.services import google_accounts
 
     sandbox.control(urls, f"users/{watched['email']}/revoke")
     sandbox.control(urls, "tokens/expire", {"email": watched["email"]})
-    from shared.adapters.google_calendar import forget_token
-
     forget_token(watched["gid"])
-    result = sync.sync_calendar(watched["gid"], watched["email"])
+    result = sandbox.sync_now(watched["gid"], watched["email"])
     assert result.status == "reconnect_needed"
     assert google_accounts.get(watched["gid"]).status == google_accounts.RECONNECT_NEEDED
     assert _lookup(watched, _hour(1, 0), _hour(2, 0)).unserved == {
         watched["gid"]: [watched["email"]]}
+
+
+def test_slot_lookups_use_the_cache_and_confirmation_asks_google(watched, urls):
+    from shared.services import availability
+
+    start, end = _hour(2, 16), _hour(2, 17)
+    sandbox.create_event(urls, watched["email"], {
+        "summary": "Busy", "start": _iso(start), "end": _iso(end)})
+    sandbox.flush(urls)
+    sandbox.wait_for(lambda: _synced(watched["gid"], watched["email"]) and _lookup(
+        watched, _hour(2, 0), _hour(3, 0)).all_busy, what="event cached")
+    window = (_hour(1, 0), _hour(9, 0))
+    before = sandbox.last_request_seq(urls)
+    assert availability.google_busy(watched["account_id"], *window) == [(start, end)]
+    assert sandbox.requests_since(urls, before, email=watched["email"]) == []
+    live = availability.google_busy(watched["account_id"], *window, live=True)
+    assert live == [(start, end)]
+    calls = sandbox.requests_since(urls, before, email=watched["email"])
+    assert [c["calendar_method"] for c in calls] == ["calendar.freebusy.query"]
