@@ -71,6 +71,7 @@ class Channel:
     resource_id: str | None
     token_hash: str
     expiration: datetime | None
+    created_at: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -87,6 +88,7 @@ class Channel:
             resource_id=data.get("resource_id"),
             token_hash=data.get("token_hash", ""),
             expiration=data.get("expiration"),
+            created_at=data.get("created_at"),
         )
 
 
@@ -149,23 +151,21 @@ def open_channel(account_id: str, google_account_id: str, calendar_id: str, *,
     log(logger, logging.INFO, "channel opened", channel_id=channel_id,
         google_account_id=google_account_id, calendar_id=calendar_id)
     return Channel(channel_id, google_account_id, account_id, calendar_id,
-                   answer["resourceId"], _hash(token), expiration)
+                   answer["resourceId"], _hash(token), expiration, _now())
 
 
 def stop_channel(channel: Channel, *, client=None, forget_calendar: bool = False) -> None:
-    """Stop a channel at Google (best effort: one that is gone or whose grant was revoked
-    simply expires) and forget it; `forget_calendar` also drops the calendar's sync state."""
+    """Stop a channel at Google and forget it; `forget_calendar` also drops the calendar's
+    sync state. Best effort: a channel Google cannot stop now expires by itself, and its
+    notifications meanwhile are answered as unknown (and stopped then, see `_unknown`)."""
     if channel.resource_id:
         try:
             client = client or google_accounts.calendar_client(
                 channel.google_account_id, mark_revoked=False)
             client.stop_channel(channel.id, channel.resource_id)
-        except (errors.CalendarAuthRevoked, errors.NotFound) as exc:
-            log(logger, logging.INFO, "channel left to expire", channel_id=channel.id,
-                reason=exc.code)
-        except GoogleApiError as exc:
-            if exc.http_status != 404:
-                raise
+        except (errors.CalendarAuthRevoked, errors.NotFound, errors.UpstreamUnavailable) as exc:
+            log(logger, logging.WARNING, "channel left to expire", channel_id=channel.id,
+                reason=exc.code, status=getattr(exc, "http_status", None))
     _ref(channel.id).delete()
     if forget_calendar:
         sync.state_ref(channel.google_account_id, channel.calendar_id).delete()
@@ -175,42 +175,18 @@ def stop_channel(channel: Channel, *, client=None, forget_calendar: bool = False
 
 def stop_for_google_account(google_account_id: str) -> int:
     """Stop every channel of a Google account being disconnected (call before revoking its
-    token: stopping needs it). Returns how many were stopped."""
+    grant: stopping needs it). Returns how many there were."""
     found = of_google_account(google_account_id)
-    client = None
     for channel in found:
-        if client is None and channel.resource_id:
-            try:
-                client = google_accounts.calendar_client(google_account_id, mark_revoked=False)
-            except (errors.CalendarAuthRevoked, errors.NotFound):
-                client = _NoClient()
-        try:
-            stop_channel(channel, client=client, forget_calendar=True)
-        except GoogleApiError as exc:
-            # Disconnecting must not fail on Google: the channel expires on its own and its
-            # notifications are then answered as unknown.
-            log(logger, logging.WARNING, "channel not stopped at Google", channel_id=channel.id,
-                status=exc.http_status)
-            _ref(channel.id).delete()
+        stop_channel(channel, forget_calendar=True)
     return len(found)
-
-
-class _NoClient:
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
-        raise errors.CalendarAuthRevoked("no usable grant to stop the channel with")
 
 
 def replace_channel(old: Channel, *, client=None) -> Channel:
     """A new channel first, then the old one stopped: no change falls between the two."""
     client = client or google_accounts.calendar_client(old.google_account_id)
     new = open_channel(old.account_id, old.google_account_id, old.calendar_id, client=client)
-    try:
-        stop_channel(old, client=client)
-    except GoogleApiError as exc:
-        # Both channels notify until the old one expires; notifications stay harmless.
-        log(logger, logging.WARNING, "old channel not stopped", channel_id=old.id,
-            status=exc.http_status)
-        _ref(old.id).delete()
+    stop_channel(old, client=client)
     return new
 
 
@@ -276,22 +252,22 @@ def _exists(google_account_id: str) -> bool:
         return False
 
 
-def _attempt(report: dict, what: str, key: tuple[str, str], action) -> bool:
+def _attempt(report: dict, what: str, key: tuple[str, str], action) -> None:
     try:
         action()
     except (errors.UpstreamUnavailable, errors.CalendarAuthRevoked) as exc:
         report["failed"] += 1
         mark_failed(*key, reason=exc.code)
-        return False
-    report[what] += 1
-    return True
+    else:
+        report[what] += 1
 
 
 def mark_failed(google_account_id: str, calendar_id: str, *, reason: str) -> None:
     """The calendar has no trustworthy channel: slot lookups must ask freeBusy."""
-    sync.state_ref(google_account_id, calendar_id).set(
-        {"channel_failed": True, "channel_failure": reason, "channel_failed_at": _now()},
-        merge=True)
+    sync.state_ref(google_account_id, calendar_id).set({
+        "google_account_id": google_account_id, "calendar_id": calendar_id,
+        "channel_failed": True, "channel_failure": reason, "channel_failed_at": _now(),
+    }, merge=True)
     log(logger, logging.WARNING, "calendar has no working channel",
         google_account_id=google_account_id, calendar_id=calendar_id, reason=reason)
 
@@ -303,17 +279,20 @@ def renew_expiring(*, within: timedelta = RENEW_WITHIN) -> dict:
     """Replace channels expiring within `within` (Scheduler, hourly), then enqueue a sync of
     every watched calendar as a safety net against notifications Google dropped."""
     now = _now()
+    report = {"renewed": 0, "failed": 0, "retried": 0, "synced": 0}
+    # Accounts with a calendar left without a working channel (its watch or a renewal failed)
+    # are reconciled again; that also replaces their expiring channels.
+    for account_id in _accounts_with_failed_channels():
+        ensure_channels(account_id)
+        report["retried"] += 1
     coll = db().collection(CHANNELS)
     due = [Channel.from_snap(s) for s in _where(coll, "expiration", "<", now + within).get()]
-    # Half-open channels (crash between writing and watching) are replaced too.
-    stale = now - RENEW_CLAIM
-    due += [c for c in (Channel.from_snap(s) for s in _where(coll, "expiration", "==", None).get())
-            if (_ref(c.id).get().get("created_at") or now) < stale]
-    report = {"renewed": 0, "failed": 0, "synced": 0}
+    # Half-open channels (a crash between writing and watching) are replaced too.
+    half_open = (Channel.from_snap(s) for s in _where(coll, "expiration", "==", None).get())
+    due += [c for c in half_open if c.created_at and c.created_at < now - RENEW_CLAIM]
     for channel in due:
-        if not _claim(channel.id, now):
-            continue
-        report["renewed" if _renew(channel) else "failed"] += 1
+        if _claim(channel.id, now):
+            report["renewed" if _renew(channel) else "failed"] += 1
     calendars = {Channel.from_snap(s).key for s in coll.get()}
     hour = now.strftime("%Y%m%d%H")
     for gid, cid in sorted(calendars):
@@ -324,6 +303,19 @@ def renew_expiring(*, within: timedelta = RENEW_WITHIN) -> dict:
             logger.exception("safety sync not enqueued", extra={"fields": {"calendar_id": cid}})
     log(logger, logging.INFO, "channel renewal done", **report)
     return report
+
+
+def _accounts_with_failed_channels() -> list[str]:
+    failed = _where(db().collection(sync.SYNC_STATE), "channel_failed", "==", True).get()
+    accounts = set()
+    for gid in {(snap.to_dict() or {}).get("google_account_id") for snap in failed} - {None}:
+        try:
+            ga = google_accounts.get(gid)
+        except errors.NotFound:
+            continue
+        if ga.connected:
+            accounts.add(ga.account_id)
+    return sorted(accounts)
 
 
 def _renew(channel: Channel) -> bool:

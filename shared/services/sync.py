@@ -120,6 +120,8 @@ def sync_calendar(google_account_id: str, calendar_id: str, *, push: bool = Fals
         raise
     if total.status != "synced":
         _release(ref, holder, abandon=True)
+    if total.status == "not_connected":
+        ref.delete()  # a late task of a disconnected account must not leave state behind
     return total
 
 

@@ -243,10 +243,11 @@ def test_failed_renewal_marks_the_calendar_for_freebusy(watched, urls):
     assert [c.id for c in channels.of_account(watched["account_id"])] == [old.id]
     answer = _lookup(watched, _hour(1, 0), _hour(2, 0))
     assert answer.unserved == {watched["gid"]: [watched["email"]]}
-    # the next run succeeds and the cache serves again
-    channels._ref(old.id).update({"renewal_claimed_at": None})
-    assert channels.renew_expiring()["renewed"] >= 1
-    assert _lookup(watched, _hour(1, 0), _hour(2, 0)).unserved == {}
+    # the next run tries again, succeeds, and the cache serves again
+    assert channels.renew_expiring()["retried"] >= 1
+    assert [c.id for c in channels.of_account(watched["account_id"])] != [old.id]
+    sandbox.wait_for(lambda: _synced(watched["gid"], watched["email"]) and not _lookup(
+        watched, _hour(1, 0), _hour(2, 0)).unserved, what="cache serving again")
 
 
 def test_stop_for_google_account_stops_every_channel(watched, urls):
@@ -290,3 +291,21 @@ def test_slot_lookups_use_the_cache_and_confirmation_asks_google(watched, urls):
     assert live == [(start, end)]
     calls = sandbox.requests_since(urls, before, email=watched["email"])
     assert [c["calendar_method"] for c in calls] == ["calendar.freebusy.query"]
+
+
+def test_calendar_whose_watch_failed_is_retried_by_the_renewal(stack, urls):
+    from shared.services import channels
+
+    email = sandbox.new_user(urls)
+    account_id, _, gid = sandbox.connect(urls, email)
+    sandbox.control(urls, "faults", {"method": "POST", "path_regex": "/events/watch",
+                                     "email": email, "status": 403, "reason": "forbidden"})
+    assert channels.ensure_channels(account_id)["failed"] == 1
+    assert channels.of_account(account_id) == []
+    assert _state(gid, email)["channel_failed"]
+    report = channels.renew_expiring()
+    assert report["retried"] >= 1
+    assert [c.calendar_id for c in channels.of_account(account_id)] == [email]
+    w = {"gid": gid, "email": email}
+    sandbox.wait_for(lambda: _synced(gid, email) and not _lookup(
+        w, _hour(1, 0), _hour(2, 0)).unserved, what="cache serving after the retry")
