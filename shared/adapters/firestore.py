@@ -29,13 +29,29 @@ class AlreadyExists(Exception):
     """A create() in a committed batch met an existing document; nothing was written."""
 
 
-def commit_creates(batch) -> None:
-    """Commit a batch holding create() writes, which either all land or none does."""
+def commit_creates(batch) -> list:
+    """Commit a batch holding create() writes, which either all land or none does; returns the
+    WriteResults (with each document's update_time) in the order of the writes."""
     from google.api_core import exceptions
 
     try:
-        batch.commit()
+        return batch.commit()
     except (exceptions.AlreadyExists, exceptions.Aborted) as exc:
         # Aborted: a concurrent transaction held one of the documents; to the caller it is the
         # same answer ("someone else got there"), to be re-checked like an existing document.
         raise AlreadyExists(str(exc)) from None
+
+
+class Changed(Exception):
+    """The document changed since the update time the caller read."""
+
+
+def update_unchanged(ref, data: dict, update_time) -> None:
+    """Update `ref` only if it was not written since `update_time`: one round trip where a
+    read-then-write transaction takes three."""
+    from google.api_core import exceptions
+
+    try:
+        ref.update(data, option=ref._client.write_option(last_update_time=update_time))
+    except exceptions.FailedPrecondition as exc:
+        raise Changed(str(exc)) from None

@@ -50,9 +50,11 @@ def _windows(start: datetime, end: datetime) -> list[Range]:
     return cuts
 
 
-def _freebusy(gid: str, calendar_ids: list[str], start: datetime, end: datetime) -> list[Range]:
+def _freebusy(ga: google_accounts.GoogleAccount, calendar_ids: list[str], start: datetime,
+              end: datetime) -> list[Range]:
+    gid = ga.id
     try:
-        client = google_accounts.calendar_client(gid)
+        client = google_accounts.calendar_client(ga)
         busy: list[Range] = []
         for window_start, window_end in _windows(start, end):
             answer = client.freebusy(calendar_ids, window_start, window_end)
@@ -85,12 +87,19 @@ def google_busy(account_id: str, start: datetime, end: datetime, *,
     """Busy ranges of all conflict calendars in [start, end), or CalendarUnavailable. Unless
     `live`, calendars whose busy cache is in sync (shared/services/busy_cache.py) are read from
     it, and only the others ask Google."""
+    accounts: dict[str, google_accounts.GoogleAccount] = {}
+    calendars: dict[str, list[str]] = {}
+    # One listing per Google account serves both the conflict calendars and the check that no
+    # broken connection hides some (conflict_calendars() would list the accounts again).
     for ga in google_accounts.list_for_account(account_id):
-        if not ga.connected and any(c.get("conflict_check") for c in google_accounts.calendars(ga.id)):
+        ids = sorted(c["calendar_id"] for c in google_accounts.calendars(ga.id)
+                     if c.get("conflict_check"))
+        if ids and not ga.connected:
             raise errors.CalendarUnavailable(
                 "A Google account whose calendars are checked for conflicts must be reconnected "
                 "by the organizer before times can be offered.", code="google_reconnect_needed")
-    calendars = google_accounts.conflict_calendars(account_id)
+        if ids:
+            accounts[ga.id], calendars[ga.id] = ga, ids
     cached: list[Range] = []
     if calendars and not live:
         answer = busy_cache.lookup(calendars, start, end)
@@ -99,9 +108,10 @@ def google_busy(account_id: str, start: datetime, end: datetime, *,
         return cached
     if len(calendars) == 1:
         ((gid, ids),) = calendars.items()
-        return cached + _freebusy(gid, ids, start, end)
+        return cached + _freebusy(accounts[gid], ids, start, end)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ACCOUNTS, len(calendars))) as pool:
-        futures = [pool.submit(_freebusy, gid, ids, start, end) for gid, ids in calendars.items()]
+        futures = [pool.submit(_freebusy, accounts[gid], ids, start, end)
+                   for gid, ids in calendars.items()]
         return cached + [r for future in futures for r in future.result()]
 
 

@@ -38,7 +38,8 @@ from datetime import date, datetime, timedelta, timezone
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import errors
-from shared.adapters.firestore import AlreadyExists, commit_creates, db, transactional
+from shared.adapters.firestore import (
+    AlreadyExists, Changed, commit_creates, db, transactional, update_unchanged)
 from shared.adapters.google_calendar import GoogleApiError, rfc3339
 from shared.domain.slots import Rules, slot_problem
 from shared.domain.timeranges import BusyIndex, Range
@@ -259,6 +260,7 @@ def _pick_quota(event_type_id: str, day: date, max_per_day: int, booking_id: str
 class _Claim:
     units: list[str]
     quota: str | None = None
+    booking_written_at: datetime | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -280,7 +282,8 @@ def _reserve(booking_id: str, block: Range, claim: "_ClaimPlan", now: datetime,
             batch.create(_ref(booking_id), {**booking_doc, "claims": claim.all_units + (
                 [taken.quota] if taken.quota else claim.kept_quota)})
         try:
-            commit_creates(batch)
+            results = commit_creates(batch)
+            taken.booking_written_at = results[-1].update_time if booking_doc else None
             return taken
         except AlreadyExists:
             if booking_doc is not None and _ref(booking_id).get().exists:
@@ -521,9 +524,8 @@ def _check_free(request: _Request, now: datetime, exclude: dict | None = None) -
     return count
 
 
-def _organizer(account_id: str) -> dict:
+def _organizer(account_id: str, account: dict) -> dict:
     owner = members.account_owner(account_id)
-    account = members.get_account(account_id)
     return {"name": account.get("name") or owner.name, "email": owner.email,
             "timezone": account.get("timezone", "UTC"), "language": owner.language}
 
@@ -532,8 +534,8 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
             now: datetime) -> dict:
     ga, calendar = google_accounts.default_calendar(request.account_id)
     booking_id = booking_id_for(request.account_id, key)
-    existing = _ref(booking_id).get()
-    if existing.exists:
+    existing = _ref(booking_id).get() if key else None
+    if existing is not None and existing.exists:
         data = existing.to_dict()
         if data.get("status") == CONFIRMED:
             return _out(booking_id, data)
@@ -548,6 +550,7 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
         _ref(booking_id).delete()
 
     _check_free(request, now)
+    account = members.get_account(request.account_id)
     rules = request.rules
     units = unit_claims(request.account_id, request.block)
     plan = _ClaimPlan(
@@ -573,7 +576,7 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
         "sequence": 0,
         "guest": guest.model_dump(),
         "notes": notes,
-        "organizer": _organizer(request.account_id),
+        "organizer": _organizer(request.account_id, account),
         "google": {"google_account_id": ga.id, "calendar_id": calendar["calendar_id"],
                    "event_id": None, "etag": None, "meet_link": None, "ical_uid": None,
                    "event_sequence": None},
@@ -586,8 +589,8 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
         "updated_at": now,
     }
     taken = _reserve(booking_id, request.block, plan, now, booking_doc=doc)
-    meet = request.location == "google_meet" and members.get_account(
-        request.account_id).get("meet_enabled", True)
+    doc["claims"] = taken.ids
+    meet = request.location == "google_meet" and account.get("meet_enabled", True)
     try:
         event = _insert_event(google_accounts.calendar_client(ga), calendar["calendar_id"],
                               booking_id, doc, meet)
@@ -598,7 +601,7 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
         _discard_event(doc, booking_id)
         raise errors.CalendarUnavailable(CALENDAR_WRITE_FAILED, code="calendar_write_failed") \
             from None
-    booking = _confirm(booking_id, doc, event)
+    booking = _confirm(booking_id, doc, event, taken.booking_written_at)
     _notify(booking, "confirmed")
     return booking
 
@@ -613,25 +616,16 @@ def _discard_event(doc: dict, booking_id: str) -> None:
             booking_id=booking_id, error=exc.message)
 
 
-def _confirm(booking_id: str, doc: dict, event: dict) -> dict:
-    ref = _ref(booking_id)
-
-    @transactional
-    def confirm(transaction) -> dict:
-        data = ref.get(transaction=transaction).to_dict()
-        if data["status"] != PENDING:
-            # Only possible when the hold ran out mid-booking and another booking reclaimed it.
-            raise errors.SlotUnavailable()
-        update = {"status": CONFIRMED, "google": {**data["google"], **_google_fields(event)},
-                  "updated_at": _now()}
-        transaction.update(ref, update)
-        return _out(booking_id, {**data, **update})
-
+def _confirm(booking_id: str, doc: dict, event: dict, written_at) -> dict:
+    update = {"status": CONFIRMED, "google": {**doc["google"], **_google_fields(event)},
+              "updated_at": _now()}
     try:
-        return confirm(db().transaction())
-    except errors.SlotUnavailable:
+        update_unchanged(_ref(booking_id), update, written_at)
+    except Changed:
+        # Only possible when the hold ran out mid-booking and another booking reclaimed it.
         _discard_event(doc, booking_id)
-        raise
+        raise errors.SlotUnavailable() from None
+    return _out(booking_id, {**doc, **update})
 
 
 # --- reschedule ------------------------------------------------------------------------------
