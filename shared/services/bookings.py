@@ -6,7 +6,7 @@ same atomic batch as the booking with create() preconditions: of any two booking
 times overlap, the second batch meets an existing claim and writes nothing. Claims are per
 organizer, so this holds across all event types. Unlike a read-modify-write transaction on a
 shared "day" document, concurrent bookings of different times touch different documents and
-never wait for each other's locks (docs/decisions/0004-booking-claims.md). A per-day limit
+never wait for each other's locks (docs/decisions/0006-booking-claims.md). A per-day limit
 adds one claim `q_{event_type}_{day}_{n}` for n in 1..max.
 
 A claim is live while its hold (5 minutes from its creation, the time a booking may take to
@@ -17,7 +17,7 @@ of a crashed or failed attempt therefore expire, and the next booking that meets
 Google. The event goes into the default calendar after the claim, with an id derived from the
 booking id, so a retried insert answers 409 instead of duplicating (we then read the event).
 Google 429/5xx are retried by the adapter; if the event still cannot be created, the booking is
-rejected and its claims released (docs/decisions/0003-booking-when-google-fails.md).
+rejected and its claims released (docs/decisions/0007-booking-when-google-fails.md).
 
 `origin`: changes made in calbridge ("calbridge") are written to Google; changes found in
 Google by the sync ("google") are only recorded here, never written back. Every change bumps
