@@ -221,10 +221,11 @@ def ensure_channels(account_id: str) -> dict:
         if channel.key not in wanted:
             # Channels of an account awaiting reconnection are kept: stopping needs its grant.
             if channel.google_account_id in connected or not _exists(channel.google_account_id):
-                _attempt(report, "stopped", channel.key,
-                         lambda c=channel: stop_channel(c, forget_calendar=True))
+                stop_channel(channel, forget_calendar=True)
+                report["stopped"] += 1
         elif channel.key in handled:
-            _attempt(report, "stopped", channel.key, lambda c=channel: stop_channel(c))
+            stop_channel(channel)
+            report["stopped"] += 1
         elif channel.expiration and channel.expiration > soon:
             handled.add(channel.key)
         else:

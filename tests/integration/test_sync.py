@@ -5,6 +5,7 @@ Tasks emulator do the work, as in the cloud)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -309,3 +310,34 @@ def test_calendar_whose_watch_failed_is_retried_by_the_renewal(stack, urls):
     w = {"gid": gid, "email": email}
     sandbox.wait_for(lambda: _synced(gid, email) and not _lookup(
         w, _hour(1, 0), _hour(2, 0)).unserved, what="cache serving after the retry")
+
+
+def test_webhook_answers_each_kind_of_message(watched, urls):
+    from shared.services import channels
+
+    channel = channels.of_account(watched["account_id"])[0]
+    token = {c["id"]: c for c in sandbox.channels(urls)}[channel.id]["token"]
+    hook = f"{urls['webhook']}/google/notifications"
+    headers = {"X-Goog-Channel-ID": channel.id, "X-Goog-Channel-Token": token,
+               "X-Goog-Resource-ID": channel.resource_id, "X-Goog-Message-Number": "1000",
+               "X-Goog-Resource-State": "sync"}
+    answers = [requests.post(hook, headers=headers, timeout=5).json()["status"]]
+    headers["X-Goog-Resource-State"] = "exists"
+    answers += [requests.post(hook, headers=headers, timeout=5).json()["status"]
+                for _ in range(2)]
+    assert answers == ["ignored", "queued", "duplicate"]
+    sandbox.wait_for(lambda: _synced(watched["gid"], watched["email"]), what="sync ran")
+
+
+def test_unknown_channel_on_a_watched_resource_is_stopped(watched, urls):
+    from shared.services import google_accounts
+
+    stray = f"stray-{uuid.uuid4()}"
+    google_accounts.calendar_client(watched["gid"]).watch(
+        watched["email"], channel_id=stray, token="t", ttl_seconds=3600,
+        address=f"{urls['webhook']}/google/notifications")
+    sandbox.create_event(urls, watched["email"], {
+        "summary": "Wakes the stray", "start": _iso(_hour(9, 9)), "end": _iso(_hour(9, 10))})
+    sandbox.flush(urls)
+    sandbox.wait_for(lambda: {c["id"]: c for c in sandbox.channels(urls)}[stray]["stopped"],
+                     what="stray channel stopped")
