@@ -38,6 +38,7 @@ logger = get_logger("channels")
 CHANNELS = "channels"
 MESSAGES = "channel_messages"
 NOTIFICATION_PATH = "/google/notifications"
+FREE_BUSY_ONLY = "freeBusyReader"
 TTL = timedelta(days=7)
 # Renewal runs hourly and replaces channels that expire within this window, so a channel gets
 # many attempts before it lapses.
@@ -194,9 +195,12 @@ def replace_channel(old: Channel, *, client=None) -> Channel:
 
 
 def watched_calendars(account_id: str) -> set[tuple[str, str]]:
-    """(google_account_id, calendar_id) of the default and every conflict calendar."""
-    wanted = {(gid, cid) for gid, cids in google_accounts.conflict_calendars(account_id).items()
-              for cid in cids}
+    """(google_account_id, calendar_id) of the default and every conflict calendar whose events
+    we may read; one shared as free/busy only cannot be watched and is always asked freeBusy."""
+    wanted = set()
+    for gid, cids in google_accounts.conflict_calendars(account_id).items():
+        roles = {c["calendar_id"]: c.get("access_role") for c in google_accounts.calendars(gid)}
+        wanted |= {(gid, cid) for cid in cids if roles.get(cid) != FREE_BUSY_ONLY}
     try:
         ga, cal = google_accounts.default_calendar(account_id)
         wanted.add((ga.id, cal["calendar_id"]))

@@ -47,6 +47,8 @@ BOOKING_ID_KEY = "bookingId"
 FULL_SYNC_LOOKBACK = timedelta(days=1)
 LEASE = timedelta(minutes=2)
 PAGE_SIZE = 250
+# 403s that mean "slow down", not "no access": the task is retried (Google's errors guide).
+RATE_LIMITED = ("rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded")
 # The same list parameters for the full and the incremental requests (Google requires it).
 LIST_PARAMS = {"showDeleted": True, "singleEvents": True, "maxResults": PAGE_SIZE}
 
@@ -180,7 +182,7 @@ def _sync_once(gid: str, calendar_id: str, ref) -> SyncResult:
         _mark_out_of_sync(ref, "reconnect_needed")
         return SyncResult("reconnect_needed")
     except GoogleApiError as exc:
-        if exc.http_status in (401, 403, 404):
+        if exc.http_status in (401, 403, 404) and exc.reason not in RATE_LIMITED:
             # The calendar is gone or no longer readable: never trust the cached copy again.
             _mark_out_of_sync(ref, f"unreadable_{exc.http_status}")
             log(logger, logging.WARNING, "calendar cannot be synced", google_account_id=gid,

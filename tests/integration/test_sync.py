@@ -341,3 +341,20 @@ def test_unknown_channel_on_a_watched_resource_is_stopped(watched, urls):
     sandbox.flush(urls)
     sandbox.wait_for(lambda: {c["id"]: c for c in sandbox.channels(urls)}[stray]["stopped"],
                      what="stray channel stopped")
+
+
+def test_free_busy_only_calendars_are_not_watched_and_always_asked_live(stack, urls):
+    from shared.services import availability, channels, google_accounts
+
+    email = sandbox.new_user(urls)
+    shared = sandbox.control(urls, f"users/{email}/calendars",
+                             {"summary": "Colleague", "accessRole": "freeBusyReader"})
+    account_id, _, gid = sandbox.connect(urls, email)
+    google_accounts.set_conflict_check(account_id, gid, shared["id"], True)
+    channels.ensure_channels(account_id)
+    assert [c.calendar_id for c in channels.of_account(account_id)] == [email]
+    sandbox.wait_for(lambda: _synced(gid, email), what="primary synced")
+    before = sandbox.last_request_seq(urls)
+    availability.google_busy(account_id, _hour(1, 0), _hour(2, 0))
+    calls = sandbox.requests_since(urls, before, email=email)
+    assert [c["calendar_method"] for c in calls] == ["calendar.freebusy.query"]
