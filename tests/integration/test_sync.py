@@ -358,3 +358,19 @@ def test_free_busy_only_calendars_are_not_watched_and_always_asked_live(stack, u
     availability.google_busy(account_id, _hour(1, 0), _hour(2, 0))
     calls = sandbox.requests_since(urls, before, email=email)
     assert [c["calendar_method"] for c in calls] == ["calendar.freebusy.query"]
+
+
+def test_renewal_route_runs_the_renewal_and_rejects_bad_input(watched, urls):
+    from shared.services import channels
+
+    old = _short_lived_channel(watched, urls)
+    route = f"{urls['webhook']}/tasks/renew-channels"
+    answer = requests.post(route, json={"within_hours": 2}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["renewed"] >= 1 and answer.json()["synced"] >= 1
+    assert [c.id for c in channels.of_account(watched["account_id"])] != [old.id]
+    bad = requests.post(route, json={"within_hours": -1}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "validation_failed"
+    sync_bad = requests.post(f"{urls['webhook']}/tasks/sync", json={"calendar_id": "x"},
+                             timeout=10)
+    assert sync_bad.status_code == 400
