@@ -54,6 +54,7 @@ def enqueue(
 ) -> str | None:
     """Create an HTTP POST task; returns the task name, or None when it already existed."""
     from google.api_core import exceptions
+    from google.api_core import retry as retries
     from google.cloud import tasks_v2
     from google.protobuf import timestamp_pb2
 
@@ -79,21 +80,17 @@ def enqueue(
         ts = timestamp_pb2.Timestamp()
         ts.FromDatetime(schedule_at.astimezone(timezone.utc))
         task["schedule_time"] = ts
+    # A named task is idempotent, so a transient failure (UNAVAILABLE, DEADLINE_EXCEEDED) is
+    # worth retrying here instead of losing the email or sync it carries; an unnamed one is not.
+    retry = (
+        retries.Retry(initial=0.2, maximum=2.0, multiplier=2.0, timeout=15,
+                      predicate=retries.if_transient_error)
+        if key else None
+    )
     try:
-        created = _client().create_task(parent=parent, task=task, timeout=10)
+        created = _client().create_task(parent=parent, task=task, timeout=10, retry=retry)
     except exceptions.AlreadyExists:
         log(logger, 20, "task already exists", queue=queue, task_key=key)
         return None
     return created.name
 
-
-def ensure_queue(queue: str) -> None:
-    """Create a queue if missing (local stack; Terraform owns queues in the cloud)."""
-    from google.api_core import exceptions
-
-    cfg = settings()
-    parent = f"projects/{cfg.project}/locations/{cfg.tasks_location}"
-    try:
-        _client().create_queue(parent=parent, queue={"name": queue_path(queue)}, timeout=10)
-    except exceptions.AlreadyExists:
-        pass
