@@ -393,7 +393,7 @@ def accept_notification(note: Notification) -> str:
         raise errors.Unauthenticated("notification not authenticated", code="bad_channel_token")
     if note.resource_state == "sync":
         return "ignored"
-    if _first_time(channel, note) is False:
+    if not _first_time(channel, note):
         return "duplicate"
     try:
         sync.enqueue(channel.google_account_id, channel.calendar_id,
@@ -412,7 +412,7 @@ def _message_ref(channel_id: str, message_number: int):
 def _first_time(channel: Channel, note: Notification) -> bool:
     """Record the message and count it against the calendar's cache in one batch; False when
     the same (channel, message number) was seen before."""
-    from google.api_core.exceptions import AlreadyExists, Conflict
+    from google.api_core.exceptions import Aborted, AlreadyExists
 
     now = _now()
     batch = db().batch()
@@ -423,8 +423,11 @@ def _first_time(channel: Channel, note: Notification) -> bool:
         batch.update(_ref(channel.id), {"resource_id": note.resource_id})
     try:
         batch.commit()
-    except (AlreadyExists, Conflict):
+    except AlreadyExists:
         return False
+    except Aborted as exc:
+        # The calendar's state was locked by a sync for too long; Google retries on 503.
+        raise errors.UpstreamUnavailable("busy; retry the notification") from exc
     return True
 
 
