@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,30 +16,22 @@ from .conftest import CAL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian chromium not installed")
-def test_consent_page_in_chromium(base, oauth):
+@pytest.mark.browser
+def test_consent_page_in_chromium(base, oauth, page):
     from google_auth_oauthlib.flow import Flow
-    from playwright.sync_api import sync_playwright
 
     flow = Flow.from_client_config({"web": {
         "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "auth_uri": f"{base}/o/oauth2/v2/auth",
         "token_uri": f"{base}/token", "redirect_uris": [REDIRECT_URI]}},
         scopes=["openid", "email", f"{CAL}.events", f"{CAL}.freebusy"], redirect_uri=REDIRECT_URI)
     url, state = flow.authorization_url(access_type="offline", prompt="consent")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.route(REDIRECT_URI + "*", lambda route: route.fulfill(status=200, body="callback"))
-            page.goto(url)
-            page.get_by_label("bob@example.com", exact=True).check()
-            page.get_by_label(f"{CAL}.events", exact=True).uncheck()
-            page.get_by_role("button", name="Allow").click()
-            page.wait_for_url(REDIRECT_URI + "*")
-            query = parse_qs(urlparse(page.url).query)
-        finally:
-            browser.close()
+    page.route(REDIRECT_URI + "*", lambda route: route.fulfill(status=200, body="callback"))
+    page.goto(url)
+    page.get_by_label("bob@example.com", exact=True).check()
+    page.get_by_label(f"{CAL}.events", exact=True).uncheck()
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(REDIRECT_URI + "*")
+    query = parse_qs(urlparse(page.url).query)
     assert query["state"] == [state]
     token = flow.fetch_token(code=query["code"][0])
     assert f"{CAL}.events" not in token["scope"] and f"{CAL}.freebusy" in token["scope"]
