@@ -1,10 +1,10 @@
 """HTTP routes of the notify function (functions/notify/main.py dispatches here).
 
-Task routes are called by Cloud Tasks (emails, reminders) and Cloud Scheduler (the reminder
-sweep). In the cloud the function is private and IAM checks their OIDC tokens before a request
-arrives; here we only refuse requests that did not come through a queue or a scheduler job (the
-local emulator sends no token, so checking one here would break the local stack). A task route
-answers 2xx when done or not worth retrying, 4xx for a malformed task, 5xx to be retried.
+Task routes are called by Cloud Tasks (booking changes, emails, reminders) and Cloud Scheduler
+(the reminder sweep). In the cloud the function is private, IAM checks their OIDC tokens, and
+the router checks the token's identity again (shared/web/auth.require_task_caller); the routes
+also refuse requests that did not come through a queue or a scheduler job. A task route answers
+2xx when done or not worth retrying, 4xx for a malformed task, 5xx to be retried.
 
 The preview pages render every email for a sample booking, for review and the mail sink.
 """
@@ -29,6 +29,15 @@ def _error_page(request: Request, exc: errors.AppError) -> Response:
 def _require_queue(request: Request) -> None:
     if not request.headers.get("X-CloudTasks-QueueName"):
         raise errors.Forbidden("only Cloud Tasks may call this route", code="not_a_task")
+
+
+@router.task("/tasks/booking-changed")
+def booking_changed_task(request: Request) -> dict:
+    from shared.services import notifications
+
+    _require_queue(request)
+    change = notifications.parse_change(read_json(request))
+    return {"status": "fanned_out", "emails": notifications.fan_out(change)}
 
 
 @router.task("/tasks/email")

@@ -1,11 +1,12 @@
 """Notification emails: which emails a booking change causes, and sending each one exactly once.
 
-Nothing is sent from inside the request that changed a booking. `booking_changed` enqueues one
-Cloud Tasks task per email (POST {notify}/tasks/email) and schedules the booking's reminders;
-the notify function then renders and sends each email (`send`). Each task carries an
-idempotency key (booking, kind, sequence, recipient) that names the task and keys the send
-ledger (shared/services/email_sends.py), so calling `booking_changed` again, a task delivered
-twice and a retry after a failure all end in one email.
+Nothing is sent from inside the request that changed a booking, and little is done there:
+`booking_changed` enqueues one Cloud Tasks task (POST {notify}/tasks/booking-changed), and the
+notify function fans it out (`fan_out`): one task per email (POST {notify}/tasks/email) and the
+booking's reminders. Each email task then renders and sends one email (`send`). Each task
+carries an idempotency key (booking, kind, sequence[, recipient]) that names the task and keys
+the send ledger (shared/services/email_sends.py), so calling `booking_changed` again, a task
+delivered twice and a retry after a failure all end in one email.
 
 A task carries a snapshot of the booking as it was when it changed, so a confirmation delayed
 by retries still shows the time that was confirmed, even if the booking moved in between.
@@ -31,6 +32,7 @@ logger = get_logger("notifications")
 
 CHANGE_KINDS = (emails.CONFIRMED, emails.RESCHEDULED, emails.CANCELLED, emails.GUEST_DECLINED)
 EMAIL_TASK_PATH = "/tasks/email"
+CHANGE_TASK_PATH = "/tasks/booking-changed"
 EVENT_TYPES = "event_types"
 
 
@@ -73,6 +75,13 @@ class EmailTask(BaseModel):
     data: dict = Field(default_factory=dict)
 
 
+class ChangeTask(BaseModel):
+    """The body of a POST /tasks/booking-changed task: one booking change to fan out."""
+
+    kind: Literal["confirmed", "rescheduled", "cancelled", "guest_declined"]
+    booking: BookingSnapshot
+
+
 def email_key(booking: dict, kind: str, role: str) -> str:
     return f"booking:{booking['id']}:{kind}:{int(booking.get('sequence') or 0)}:{role}"
 
@@ -83,16 +92,34 @@ def booking_changed(booking: dict, kind: str) -> None:
     Safe to call again after a failure: every task is keyed, so nothing is sent twice. Raises
     when Cloud Tasks cannot be reached, so the caller can retry.
     """
-    from shared.services import reminders
-
     if kind not in CHANGE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(CHANGE_KINDS)}, not {kind!r}")
     snapshot = booking_snapshot(booking)
-    for role in emails.RECIPIENTS[kind]:
-        enqueue(email_task(snapshot, kind, role, key=email_key(snapshot, kind, role)))
-    if kind in (emails.CONFIRMED, emails.RESCHEDULED):
-        # Reminder tasks of earlier sequences find the booking changed and do nothing.
-        reminders.schedule(booking)
+    cfg = settings()
+    key = f"booking:{snapshot['id']}:{kind}:{int(snapshot.get('sequence') or 0)}"
+    tasks.enqueue(cfg.email_queue, cfg.notify_url + CHANGE_TASK_PATH,
+                  {"kind": kind, "booking": snapshot}, key=key)
+
+
+def fan_out(change: ChangeTask) -> int:
+    """The notify side of `booking_changed`: enqueue its emails and (re)schedule reminders.
+
+    Reminders follow the stored booking, and only while it is still at this change's sequence:
+    a later change schedules its own, and reminder tasks of earlier sequences do nothing.
+    """
+    from shared.services import reminders
+
+    snapshot = change.booking.model_dump(mode="json")
+    roles = emails.RECIPIENTS[change.kind]
+    for role in roles:
+        enqueue(email_task(snapshot, change.kind, role,
+                           key=email_key(snapshot, change.kind, role)))
+    if change.kind in (emails.CONFIRMED, emails.RESCHEDULED):
+        snap = db().collection(reminders.BOOKINGS).document(change.booking.id).get()
+        current = {**(snap.to_dict() or {}), "id": change.booking.id}
+        if snap.exists and int(current.get("sequence") or 0) == change.booking.sequence:
+            reminders.schedule(current)
+    return len(roles)
 
 
 def send_reconnect_needed(google_account_id: str) -> None:
@@ -144,6 +171,12 @@ def parse_task(body: dict) -> EmailTask:
     from shared.web.http import parse_model
 
     return parse_model(EmailTask, body)
+
+
+def parse_change(body: dict) -> ChangeTask:
+    from shared.web.http import parse_model
+
+    return parse_model(ChangeTask, body)
 
 
 def send(task: EmailTask) -> str:

@@ -59,12 +59,18 @@ def test_booking_confirmation_emails_both(stack, sink):
 
 
 def _double_enqueue(monkeypatch):
-    """Every task is created twice under two names: the emulator delivers both, as a real
-    queue may deliver one task twice."""
+    """Every task is delivered twice. A booking-change task is handled here, as the notify
+    function would, twice; every task it creates (and any other) is created twice under two
+    names, and the emulator delivers both, as a real queue may deliver one task twice."""
     original = tasks.enqueue
     created = []
 
     def enqueue_twice(queue, url, payload, *, key=None, schedule_at=None):
+        if url.endswith(notifications.CHANGE_TASK_PATH):
+            change = notifications.ChangeTask.model_validate(payload)
+            for _ in range(2):
+                notifications.fan_out(change)
+            return
         for name in (key, f"{key}:again"):
             original(queue, url, payload, key=name, schedule_at=schedule_at)
             created.append(tasks.task_id_for(name))

@@ -40,6 +40,9 @@ def enqueued(monkeypatch):
     def fake_enqueue(queue, url, payload, *, key=None, schedule_at=None):
         captured.append({"queue": queue, "url": url, "payload": payload, "key": key,
                          "schedule_at": schedule_at})
+        if url.endswith(notifications.CHANGE_TASK_PATH):
+            # What the notify function does when this task arrives.
+            notifications.fan_out(notifications.ChangeTask.model_validate(payload))
         return key
 
     monkeypatch.setattr(tasks, "enqueue", fake_enqueue)
@@ -56,6 +59,8 @@ def _email_task(booking: dict, kind: str = "confirmed", role: str = "guest") -> 
 def test_booking_changed_enqueues_one_task_per_email(stack, enqueued):
     booking = make_booking()
     notifications.booking_changed(booking, "confirmed")
+    (change,) = [t for t in enqueued if t["url"].endswith("/tasks/booking-changed")]
+    assert change["key"] == f"booking:{booking['id']}:confirmed:1"
     emails_ = [t for t in enqueued if t["url"].endswith("/tasks/email")]
     assert sorted(t["payload"]["role"] for t in emails_) == ["guest", "organizer"]
     assert {t["key"] for t in emails_} == {
