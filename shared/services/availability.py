@@ -89,11 +89,10 @@ def google_busy(account_id: str, start: datetime, end: datetime, *,
     it, and only the others ask Google."""
     accounts: dict[str, google_accounts.GoogleAccount] = {}
     calendars: dict[str, list[str]] = {}
-    # One listing per Google account serves both the conflict calendars and the check that no
-    # broken connection hides some (conflict_calendars() would list the accounts again).
+    # One listing serves both the conflict calendars and the check that no broken connection
+    # hides some (conflict_calendars() leaves broken connections out).
     for ga in google_accounts.list_for_account(account_id):
-        ids = sorted(c["calendar_id"] for c in google_accounts.calendars(ga.id)
-                     if c.get("conflict_check"))
+        ids = list(ga.conflict_calendar_ids)
         if ids and not ga.connected:
             raise errors.CalendarUnavailable(
                 "A Google account whose calendars are checked for conflicts must be reconnected "

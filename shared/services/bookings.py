@@ -525,14 +525,15 @@ def _check_free(request: _Request, now: datetime, exclude: dict | None = None) -
 
 
 def _organizer(account_id: str, account: dict) -> dict:
-    owner = members.account_owner(account_id)
+    owner = members.account_owner(account_id, account)
     return {"name": account.get("name") or owner.name, "email": owner.email,
             "timezone": account.get("timezone", "UTC"), "language": owner.language}
 
 
 def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
             now: datetime) -> dict:
-    ga, calendar = google_accounts.default_calendar(request.account_id)
+    account = members.get_account(request.account_id)
+    ga, calendar = google_accounts.default_calendar(request.account_id, account)
     booking_id = booking_id_for(request.account_id, key)
     existing = _ref(booking_id).get() if key else None
     if existing is not None and existing.exists:
@@ -550,7 +551,6 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
         _ref(booking_id).delete()
 
     _check_free(request, now)
-    account = members.get_account(request.account_id)
     rules = request.rules
     units = unit_claims(request.account_id, request.block)
     plan = _ClaimPlan(

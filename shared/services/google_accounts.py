@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from shared import crypto, errors, secrets
-from shared.adapters.firestore import db, transactional
+from shared.adapters.firestore import Changed, db, transactional, update_unchanged
 from shared.adapters.google_calendar import GoogleCalendar, forget_token
 from shared.logs import get_logger, log
 
@@ -49,6 +49,9 @@ class GoogleAccount:
     connected_at: datetime | None
     created_at: datetime | None
     refresh_token_enc: str = field(repr=False)
+    # Copied from the calendars subcollection on every change to it, so availability (every
+    # slot lookup and booking) reads one document per Google account instead of a query.
+    conflict_calendar_ids: tuple[str, ...] = ()
 
     @property
     def connected(self) -> bool:
@@ -66,6 +69,7 @@ class GoogleAccount:
             connected_at=data.get("connected_at"),
             created_at=data.get("created_at") or data.get("connected_at"),
             refresh_token_enc=data.get("refresh_token_enc", ""),
+            conflict_calendar_ids=tuple(data.get("conflict_calendar_ids", ())),
         )
 
 
@@ -141,25 +145,19 @@ def calendar(gid: str, calendar_id: str) -> dict:
 
 def conflict_calendars(account_id: str) -> dict[str, list[str]]:
     """{google_account_id: [calendar_id]} to check for conflicts, connected accounts only."""
-    result: dict[str, list[str]] = {}
-    for ga in list_for_account(account_id):
-        if not ga.connected:
-            continue
-        ids = [
-            s.get("calendar_id")
-            for s in _where(_calendars_ref(ga.id), "conflict_check", "==", True).get()
-        ]
-        if ids:
-            result[ga.id] = sorted(ids)
-    return result
+    return {ga.id: list(ga.conflict_calendar_ids) for ga in list_for_account(account_id)
+            if ga.connected and ga.conflict_calendar_ids}
 
 
-def default_calendar(account_id: str) -> tuple[GoogleAccount, dict]:
-    """(Google account, calendar) where new events go, or Conflict saying what the owner must do."""
-    snap = db().collection(ACCOUNTS).document(account_id).get()
-    if not snap.exists:
-        raise errors.NotFound("account not found")
-    chosen = snap.to_dict().get("default_calendar")
+def default_calendar(account_id: str, account: dict | None = None) -> tuple[GoogleAccount, dict]:
+    """(Google account, calendar) where new events go, or Conflict saying what the owner must do.
+    Pass the account document when it was just read."""
+    if account is None:
+        snap = db().collection(ACCOUNTS).document(account_id).get()
+        if not snap.exists:
+            raise errors.NotFound("account not found")
+        account = snap.to_dict()
+    chosen = account.get("default_calendar")
     if not chosen:
         raise errors.Conflict(
             "no default calendar is set; the account owner must choose one on the "
@@ -212,24 +210,7 @@ def decrypted_refresh_token(ga: GoogleAccount) -> str:
 
 def mark_reconnect_needed(gid: str) -> bool:
     """Mark the account "reconnect needed"; True when this call claimed the owner's email."""
-    ref = _ref(gid)
-
-    @transactional
-    def claim(transaction) -> bool:
-        snap = ref.get(transaction=transaction)
-        if not snap.exists:
-            return False
-        data = snap.to_dict()
-        if data.get("status") == RECONNECT_NEEDED and data.get("reconnect_notified"):
-            return False
-        transaction.update(ref, {
-            "status": RECONNECT_NEEDED,
-            "reconnect_notified": True,
-            "reconnect_needed_at": data.get("reconnect_needed_at") or _now(),
-        })
-        return True
-
-    claimed = claim(db().transaction())
+    claimed = _claim_reconnect(_ref(gid))
     forget_token(gid)
     if not claimed:
         return False
@@ -241,8 +222,31 @@ def mark_reconnect_needed(gid: str) -> bool:
     except Exception:  # noqa: BLE001 - the caller must still see CalendarAuthRevoked
         # Re-arm the claim so the next failure tries the email again instead of never.
         logger.exception("reconnect email failed", extra={"fields": {"google_account_id": gid}})
-        ref.update({"reconnect_notified": False})
+        _ref(gid).update({"reconnect_notified": False})
     return True
+
+
+def _claim_reconnect(ref) -> bool:
+    """Set "reconnect needed" once. Concurrent failures all land here at the same moment, so
+    this is an optimistic write (precondition: unchanged since read) instead of a transaction,
+    whose locks time out under that contention; whoever loses re-reads and finds it claimed."""
+    for _ in range(10):
+        snap = ref.get()
+        if not snap.exists:
+            return False
+        data = snap.to_dict()
+        if data.get("status") == RECONNECT_NEEDED and data.get("reconnect_notified"):
+            return False
+        try:
+            update_unchanged(ref, {
+                "status": RECONNECT_NEEDED,
+                "reconnect_notified": True,
+                "reconnect_needed_at": data.get("reconnect_needed_at") or _now(),
+            }, snap.update_time)
+            return True
+        except Changed:
+            continue
+    return False
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -280,6 +284,10 @@ def _replace_calendars(transaction, gid: str, entries: list[dict], existing: dic
     for key in existing.keys() - fresh.keys():
         transaction.delete(_calendars_ref(gid).document(key))
     return fresh
+
+
+def _conflict_ids(calendar_docs) -> list[str]:
+    return sorted(c["calendar_id"] for c in calendar_docs if c.get("conflict_check"))
 
 
 def _existing_calendars(transaction, gid: str) -> dict[str, dict]:
@@ -343,6 +351,7 @@ def save_connection(
             "updated_at": now,
         })
         fresh = _replace_calendars(transaction, gid, calendar_entries, existing)
+        transaction.update(_ref(gid), {"conflict_calendar_ids": _conflict_ids(fresh.values())})
         default = account.to_dict().get("default_calendar")
         update: dict = {"meet_enabled": True}
         default_set = default_cleared = False
@@ -374,6 +383,7 @@ def replace_calendars(gid: str, calendar_entries: list[dict]) -> bool:
         account = account_ref.get(transaction=transaction)
         existing = _existing_calendars(transaction, gid)
         fresh = _replace_calendars(transaction, gid, calendar_entries, existing)
+        transaction.update(_ref(gid), {"conflict_calendar_ids": _conflict_ids(fresh.values())})
         default = account.to_dict().get("default_calendar") if account.exists else None
         if _default_still_valid(default, gid, fresh):
             return False
@@ -405,7 +415,16 @@ def set_default_calendar(account_id: str, gid: str, calendar_id: str) -> dict:
 def set_conflict_check(account_id: str, gid: str, calendar_id: str, enabled: bool) -> dict:
     get_for_account(account_id, gid)
     cal = calendar(gid, calendar_id)
-    _calendars_ref(gid).document(calendar_key(calendar_id)).update({"conflict_check": enabled})
+
+    @transactional
+    def write(transaction) -> None:
+        existing = _existing_calendars(transaction, gid)
+        key = calendar_key(calendar_id)
+        existing[key] = {**existing.get(key, cal), "conflict_check": enabled}
+        transaction.update(_calendars_ref(gid).document(key), {"conflict_check": enabled})
+        transaction.update(_ref(gid), {"conflict_calendar_ids": _conflict_ids(existing.values())})
+
+    write(db().transaction())
     return {**cal, "conflict_check": enabled}
 
 

@@ -71,16 +71,18 @@ def create_account(
     """Create an account and its owner; returns (account, owner, owner's API key)."""
     validate_timezone(timezone_name)
     account_id = account_id or uuid.uuid4().hex
+    owner, key = add_member(account_id, role=OWNER, name=owner_name, email=owner_email,
+                            language=language)
     account = {
         "id": account_id,
         "name": name,
         "timezone": timezone_name,
         "language": language,
+        # Read on every booking (the organizer); a document read, where a query costs more.
+        "owner_member_id": owner.id,
         "created_at": datetime.now(timezone.utc),
     }
     db().collection(ACCOUNTS).document(account_id).set(account)
-    owner, key = add_member(account_id, role=OWNER, name=owner_name, email=owner_email,
-                            language=language)
     return account, owner, key
 
 
@@ -134,11 +136,13 @@ def get_account(account_id: str) -> dict:
     return snap.to_dict()
 
 
-def account_owner(account_id: str) -> Member:
-    found = _owner_query(account_id).get()
-    if not found:
+def account_owner(account_id: str, account: dict | None = None) -> Member:
+    """The owner of `account_id`; pass the account document when it was just read."""
+    owner_id = (account or get_account(account_id)).get("owner_member_id")
+    owner = get_member(owner_id) if owner_id else None
+    if owner is None:
         raise errors.NotFound("account has no owner")
-    return Member.from_doc(found[0].id, found[0].to_dict())
+    return owner
 
 
 def _owner_query(account_id: str):

@@ -103,7 +103,8 @@ def test_a_calendar_error_fails_closed(org, urls):
     # A conflict calendar Google no longer knows: freeBusy answers 200 with an error entry.
     ref = db().collection("google_accounts").document(org.gid).collection("calendars")
     ref.document(google_accounts.calendar_key("gone@example.com")).set({
-        "calendar_id": "gone@example.com", "summary": "Gone", "conflict_check": True})
+        "calendar_id": "gone@example.com", "summary": "Gone", "conflict_check": False})
+    google_accounts.set_conflict_check(org.account_id, org.gid, "gone@example.com", True)
     with pytest.raises(errors.CalendarUnavailable) as failed:
         org.slots(at(1, "08:00"), at(1, "20:00"))
     assert "no times are offered" in failed.value.message
