@@ -67,6 +67,25 @@ def _discovery_document() -> dict:
         return json.load(fh)
 
 
+@functools.cache
+def _resource(name: str):
+    """A Calendar resource (events, freebusy, ...), built once per process.
+
+    Building one generates every method and its documentation (milliseconds each time), so
+    requests are built on these shared, stateless builders and executed on each Google
+    account's own authorized connection (`execute(http=...)`).
+    """
+    import httplib2
+    from googleapiclient.discovery import build_from_document
+
+    service = build_from_document(
+        _discovery_document(),
+        http=httplib2.Http(timeout=settings().google_http_timeout),
+        client_options={"api_endpoint": settings().google_calendar_endpoint},
+    )
+    return getattr(service, name)()
+
+
 def rfc3339(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -101,31 +120,25 @@ class GoogleCalendar:
             client_secret=client_secret,
             scopes=scopes,
         )
-        self._service = None
+        self._authorized_http = None
         self._on_revoked = on_revoked
 
-    def _api(self):
-        if self._service is None:
+    def _http(self):
+        if self._authorized_http is None:
             import google_auth_httplib2
             import httplib2
-            from googleapiclient.discovery import build_from_document
 
-            http = google_auth_httplib2.AuthorizedHttp(
+            self._authorized_http = google_auth_httplib2.AuthorizedHttp(
                 self._credentials, http=httplib2.Http(timeout=settings().google_http_timeout)
             )
-            self._service = build_from_document(
-                _discovery_document(),
-                http=http,
-                client_options={"api_endpoint": settings().google_calendar_endpoint},
-            )
-        return self._service
+        return self._authorized_http
 
     def _execute(self, request, *, retries: int = NUM_RETRIES):
         from google.auth.exceptions import RefreshError
         from googleapiclient.errors import HttpError
 
         try:
-            result = request.execute(num_retries=retries)
+            result = request.execute(http=self._http(), num_retries=retries)
         except RefreshError as exc:
             if "invalid_grant" in str(exc):
                 if self._on_revoked is not None:
@@ -161,7 +174,7 @@ class GoogleCalendar:
         page_token = None
         while True:
             page = self._execute(
-                self._api().calendarList().list(maxResults=250, pageToken=page_token)
+                _resource("calendarList").list(maxResults=250, pageToken=page_token)
             )
             items.extend(page.get("items", []))
             page_token = page.get("nextPageToken")
@@ -177,14 +190,14 @@ class GoogleCalendar:
             "timeMax": rfc3339(time_max),
             "items": [{"id": cid} for cid in calendar_ids],
         }
-        answer = self._execute(self._api().freebusy().query(body=body))
+        answer = self._execute(_resource("freebusy").query(body=body))
         return answer.get("calendars", {})
 
     # --- events ----------------------------------------------------------------------------
 
     def insert_event(self, calendar_id: str, body: dict, *, send_updates: str = "none") -> dict:
         return self._execute(
-            self._api().events().insert(
+            _resource("events").insert(
                 calendarId=calendar_id,
                 body=body,
                 conferenceDataVersion=1,
@@ -193,7 +206,7 @@ class GoogleCalendar:
         )
 
     def get_event(self, calendar_id: str, event_id: str) -> dict:
-        return self._execute(self._api().events().get(calendarId=calendar_id, eventId=event_id))
+        return self._execute(_resource("events").get(calendarId=calendar_id, eventId=event_id))
 
     def patch_event(
         self,
@@ -204,7 +217,7 @@ class GoogleCalendar:
         etag: str | None = None,
         send_updates: str = "none",
     ) -> dict:
-        request = self._api().events().patch(
+        request = _resource("events").patch(
             calendarId=calendar_id,
             eventId=event_id,
             body=body,
@@ -217,14 +230,14 @@ class GoogleCalendar:
 
     def delete_event(self, calendar_id: str, event_id: str, *, send_updates: str = "none") -> None:
         self._execute(
-            self._api().events().delete(
+            _resource("events").delete(
                 calendarId=calendar_id, eventId=event_id, sendUpdates=send_updates
             )
         )
 
     def list_events(self, calendar_id: str, **params) -> dict:
         """One page of events.list; callers own paging and sync tokens (shared/services/sync)."""
-        return self._execute(self._api().events().list(calendarId=calendar_id, **params))
+        return self._execute(_resource("events").list(calendarId=calendar_id, **params))
 
     # --- push channels ---------------------------------------------------------------------
 
@@ -238,11 +251,11 @@ class GoogleCalendar:
             "token": token,
             "params": {"ttl": str(ttl_seconds)},
         }
-        return self._execute(self._api().events().watch(calendarId=calendar_id, body=body))
+        return self._execute(_resource("events").watch(calendarId=calendar_id, body=body))
 
     def stop_channel(self, channel_id: str, resource_id: str) -> None:
         self._execute(
-            self._api().channels().stop(body={"id": channel_id, "resourceId": resource_id})
+            _resource("channels").stop(body={"id": channel_id, "resourceId": resource_id})
         )
 
 
