@@ -83,16 +83,22 @@ def deliver(key: str, email: mail.Email, record: dict) -> str:
 
 def _claim(ref, key: str, record: dict) -> str:
     """SENDING when this delivery may send; SENT/FAILED when done before; "busy" otherwise."""
+    from google.api_core import exceptions
+
+    now = _now()
+    try:
+        # The first delivery, by far the common case: one create, which fails if any other
+        # delivery got there first; only then is the record read in a transaction.
+        ref.create({**record, "key": key, "status": SENDING, "attempts": 1,
+                    "lease_until": now + LEASE, "created_at": now, "expires_at": now + RETENTION})
+        return SENDING
+    except exceptions.AlreadyExists:
+        pass
 
     @transactional
     def claim(transaction) -> str:
         now = _now()
         snap = ref.get(transaction=transaction)
-        if not snap.exists:
-            transaction.create(ref, {**record, "key": key, "status": SENDING, "attempts": 1,
-                                     "lease_until": now + LEASE, "created_at": now,
-                                     "expires_at": now + RETENTION})
-            return SENDING
         data = snap.to_dict()
         if data["status"] in (SENT, FAILED):
             return data["status"]
