@@ -126,9 +126,16 @@ def run(ctx) -> list[Row]:
           f"{sum(1 for s, _ in answers if s >= 500)} x 5xx", flush=True)
     rows.append(Row("concurrent_same_slot_confirmed", "bookings", 1, confirmed, kind="eq"))
 
-    starts = [_slot(5 + n // 20, f"{8 + (n % 20) // 2:02d}:{30 * (n % 2):02d}") for n in range(20)]
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        timed = list(pool.map(lambda n: _book(org, starts[n], 100 + n), range(20)))
+    def burst(day: int, first_guest: int) -> list[tuple[int, float]]:
+        starts = [_slot(day, f"{8 + n // 2:02d}:{30 * (n % 2):02d}") for n in range(20)]
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            return list(pool.map(lambda n: _book(org, starts[n], first_guest + n), range(20)))
+
+    # Steady state is what the figure is about: the first bursts after start-up mostly
+    # measure the Firestore emulator's JVM compiling its hot paths, which production lacks.
+    for warmup in range(2):
+        burst(5 + warmup, 200 + 20 * warmup)
+    timed = burst(8, 100)
     failed = [s for s, _ in timed if s != 201]
     if failed:
         print(f"  booking_p95_ms: {len(failed)} of 20 not confirmed: {failed}", flush=True)

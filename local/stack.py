@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import secrets as pysecrets
 import shutil
 import signal
@@ -56,9 +57,18 @@ class StackError(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the kernel's ephemeral range (32768+). Port 0 would hand out an
+    ephemeral port, which an outgoing connection of any process may take before our service
+    binds it; below that range only listeners compete."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise StackError("no free port between 20000 and 32000")
 
 
 def port_open(port: int) -> bool:
