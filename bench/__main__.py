@@ -44,6 +44,8 @@ def _print(rows: list[Row]) -> None:
 
 
 def main() -> int:
+    # The product's INFO logs of in-process calls would interleave with the table.
+    os.environ.setdefault("CALBRIDGE_LOG_LEVEL", "WARNING")
     ctx = Context(log_dir=Path(tempfile.mkdtemp(prefix="calbridge-bench-")))
     rows: list[Row] = []
     failed = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -57,7 +58,7 @@ def _configure() -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(os.environ.get("CALBRIDGE_LOG_LEVEL", "INFO").upper())
     root.propagate = False
 
 
