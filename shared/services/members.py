@@ -111,6 +111,9 @@ def add_member(
         db().collection(API_KEYS).document(hash_key(key)),
         {"member_id": member_id, "account_id": account_id},
     )
+    if role == OWNER:
+        batch.set(db().collection(ACCOUNTS).document(account_id),
+                  {"owner_member_id": member_id}, merge=True)
     batch.commit()
     return Member.from_doc(member_id, data), key
 

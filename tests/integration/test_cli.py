@@ -11,6 +11,7 @@ def test_create_account_and_add_member_print_working_keys(stack, capsys):
                      "--owner-email", "olga@example.net", "--json"]) == 0
     owner = json.loads(capsys.readouterr().out)
     assert members.member_by_key(owner["api_key"]).role == "owner"
+    assert members.account_owner(owner["account_id"]).id == owner["member_id"]
     assert cli.main(["add-member", "--account-id", owner["account_id"], "--name", "Ali",
                      "--email", "ali@example.net"]) == 0
     out = capsys.readouterr().out
