@@ -7,10 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TASKS_VENV := .local/tasks-venv
 UV_VERSION := 0.13.9
-TASKS_EMULATOR_VERSION := 0.6.2
 # checkov (static scan of infra/, tests/infra) gets its own virtualenv: its pins clash with ours.
 CHECKOV_VENV := .local/checkov-venv
-CHECKOV_VERSION := 3.3.30
 
 .PHONY: setup setup-stack run test bench lock clean chromium check-tools
 
@@ -24,14 +22,15 @@ $(VENV)/.installed: requirements-dev.lock
 	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.lock
 	touch $@
 
-$(TASKS_VENV)/.installed:
-	$(PYTHON) -m venv $(TASKS_VENV)
-	$(TASKS_VENV)/bin/pip install -q "gcloud-tasks-emulator==$(TASKS_EMULATOR_VERSION)"
+# Tool virtualenvs, each installed from its own lock (tools/locks/*.in -> *.lock, `make lock`).
+$(TASKS_VENV)/.installed: tools/locks/tasks-emulator.lock $(VENV)/.installed
+	$(VENV)/bin/uv venv -q --allow-existing --python $(PYTHON) $(TASKS_VENV)
+	$(VENV)/bin/uv pip install -q --python $(TASKS_VENV)/bin/python -r tools/locks/tasks-emulator.lock
 	touch $@
 
-$(CHECKOV_VENV)/.installed:
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
+$(CHECKOV_VENV)/.installed: tools/locks/checkov.lock $(VENV)/.installed
+	$(VENV)/bin/uv venv -q --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	$(VENV)/bin/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r tools/locks/checkov.lock
 	touch $@
 
 # Playwright drives Debian's Chromium: `playwright install` cannot download browsers here.
@@ -57,6 +56,8 @@ bench: setup-stack
 lock: $(VENV)/.installed
 	$(VENV)/bin/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements.lock
 	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
+	cd tools/locks && for tool in tasks-emulator checkov; do \
+	  ../../$(VENV)/bin/uv pip compile -q $$tool.in --python-version 3.11 -o $$tool.lock; done
 
 clean:
 	rm -rf $(VENV) .local build
