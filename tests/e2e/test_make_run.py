@@ -3,6 +3,7 @@ and the demo logins, every URL answers, and Ctrl-C leaves no process and no port
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,3 +59,36 @@ def test_stack_starts_within_a_minute_and_stops_cleanly(tmp_path, stack):
         assert not _group_alive(pid), f"{name} (or a child of it) still running"
     ports = [int(url.rsplit(":", 1)[1]) for url in info["services"].values()]
     assert not [p for p in ports if port_open(p)], "ports still bound"
+
+
+def test_persist_mode_keeps_firestore_data_across_restarts(tmp_path, stack, monkeypatch):
+    """PERSIST=1 make run: Firestore is exported on stop and imported on the next start."""
+    from google.cloud import firestore
+
+    from local import stack as stack_module
+
+    monkeypatch.setattr(stack_module, "LOCAL_DIR", tmp_path)
+    for var, _ in PORTS.values():
+        monkeypatch.setenv(var, str(free_port()))
+
+    def run_once(write: bool) -> dict | None:
+        local = stack_module.Stack(persist=True, log_dir=tmp_path / "logs")
+        local.data_dir = tmp_path / "firestore-data"
+        local.start()
+        try:
+            monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{local.ports['firestore']}")
+            client = firestore.Client(project=stack_module.PROJECT)
+            doc = client.collection("persist_check").document(tmp_path.name)
+            if write:
+                doc.set({"kept": True})
+            snap = doc.get()
+            return snap.to_dict() if snap.exists else None
+        finally:
+            local.stop()
+
+    assert run_once(write=True) == {"kept": True}
+    assert run_once(write=False) == {"kept": True}
+    # Without the export the data is gone: the import above is what kept it.
+    for folder in (tmp_path / "firestore-data").iterdir():
+        shutil.rmtree(folder)
+    assert run_once(write=False) is None
