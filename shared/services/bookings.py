@@ -440,12 +440,8 @@ def _delete_event(booking: dict) -> None:
 
 def _notify(booking: dict, kind: str) -> None:
     """After the commit, never inside it: emails follow the booking, they don't decide it."""
-    try:
-        from shared.services import notifications
-    except ImportError:
-        log(logger, logging.WARNING, "notifications service not available; no email sent",
-            booking_id=booking["id"], kind=kind)
-        return
+    from shared.services import notifications
+
     try:
         notifications.booking_changed(booking, kind)
     except Exception:  # noqa: BLE001 - the booking is committed; the failure is logged to replay
