@@ -46,7 +46,7 @@ locals {
   ttl_fields = {
     oauth_states     = "expires_at" # OAuth state + PKCE verifier, minutes
     email_sends      = "expires_at" # idempotency records of sent emails, 35 days
-    reminder_tasks   = "expires_at" # reminders already queued by the daily sweep
+    reminder_tasks   = "expires_at" # reminders already queued by the hourly sweep
     channel_messages = "expires_at" # dedupe markers of push notifications
     booking_claims   = "purge_at"   # booking time claims, a day after the meeting ended
   }

@@ -130,9 +130,9 @@ variable "channel_renewal_schedule" {
 }
 
 variable "reminder_sweep_schedule" {
-  description = "Cron schedule of the daily reminder sweep that re-enqueues reminders missing from the email queue."
+  description = "Cron schedule of the sweep that enqueues reminders entering Cloud Tasks' 30-day window and replays booking emails Cloud Tasks refused at the time (hourly, so such emails are at most an hour late)."
   type        = string
-  default     = "30 5 * * *"
+  default     = "17 * * * *"
 
   validation {
     condition     = length(split(" ", trimspace(var.reminder_sweep_schedule))) == 5

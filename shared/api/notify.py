@@ -74,7 +74,9 @@ def reminder_sweep(request: Request) -> dict:
                       or request.headers.get("User-Agent", "").startswith("Google-Cloud-Scheduler"))
     if not (from_scheduler or request.headers.get("X-CloudTasks-QueueName")):
         raise errors.Forbidden("only Cloud Scheduler may call this route", code="not_a_job")
-    return {"enqueued": reminders.sweep()}
+    from shared.services import notifications
+
+    return {"enqueued": reminders.sweep(), "replayed": notifications.replay_unsent()}
 
 
 @router.page("/preview")

@@ -444,10 +444,14 @@ def _notify(booking: dict, kind: str) -> None:
 
     try:
         notifications.booking_changed(booking, kind)
-    except Exception:  # noqa: BLE001 - the booking is committed; the failure is logged to replay
-        logger.exception("booking emails could not be queued",
-                         extra={"fields": {"booking_id": booking["id"], "kind": kind,
-                                           "sequence": booking.get("sequence")}})
+    except Exception:  # noqa: BLE001 - the booking is committed; the change is kept to replay
+        fields = {"booking_id": booking["id"], "kind": kind, "sequence": booking.get("sequence")}
+        logger.exception("booking emails could not be queued; kept for the sweep",
+                         extra={"fields": fields})
+        try:
+            notifications.remember_unsent(booking, kind)
+        except Exception:  # noqa: BLE001 - Firestore down as well: only the log is left
+            logger.exception("could not keep the unsent change", extra={"fields": fields})
 
 
 # --- create ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared import errors
 from shared.adapters import tasks
-from shared.adapters.firestore import db
+from shared.adapters.firestore import Changed, db, update_unchanged
 from shared.config import settings
 from shared.logs import get_logger
 from shared.services import email_sends, emails
@@ -34,6 +34,7 @@ CHANGE_KINDS = (emails.CONFIRMED, emails.RESCHEDULED, emails.CANCELLED, emails.G
 EMAIL_TASK_PATH = "/tasks/email"
 CHANGE_TASK_PATH = "/tasks/booking-changed"
 EVENT_TYPES = "event_types"
+BOOKINGS = "bookings"
 
 
 class Recipient(BaseModel):
@@ -101,6 +102,36 @@ def booking_changed(booking: dict, kind: str) -> None:
                   {"kind": kind, "booking": snapshot}, key=key)
 
 
+def remember_unsent(booking: dict, kind: str) -> None:
+    """Cloud Tasks could not take a change (after the adapter's retries): keep it on the booking
+    so `replay_unsent` (the hourly sweep) queues it later instead of losing its emails."""
+    db().collection(BOOKINGS).document(booking["id"]).update({
+        "unsent_change": {"kind": kind, "sequence": int(booking.get("sequence") or 0)}})
+
+
+def replay_unsent() -> int:
+    """Queue the changes `remember_unsent` kept. A change that a later one superseded is dropped:
+    the later change's emails (which did go out) carry the booking as it is now."""
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    replayed = 0
+    query = db().collection(BOOKINGS).where(
+        filter=FieldFilter("unsent_change.sequence", ">=", 0))
+    for snap in query.stream():
+        booking = {**snap.to_dict(), "id": snap.id}
+        change = booking["unsent_change"]
+        if change["sequence"] == int(booking.get("sequence") or 0):
+            booking_changed(booking, change["kind"])
+            replayed += 1
+        try:
+            update_unchanged(snap.reference, {"unsent_change": firestore.DELETE_FIELD},
+                             snap.update_time)
+        except Changed:
+            pass  # changed meanwhile: the next sweep looks again; the task keys prevent repeats
+    return replayed
+
+
 def fan_out(change: ChangeTask) -> int:
     """The notify side of `booking_changed`: enqueue its emails and (re)schedule reminders.
 
@@ -115,7 +146,7 @@ def fan_out(change: ChangeTask) -> int:
         enqueue(email_task(snapshot, change.kind, role,
                            key=email_key(snapshot, change.kind, role)))
     if change.kind in (emails.CONFIRMED, emails.RESCHEDULED):
-        snap = db().collection(reminders.BOOKINGS).document(change.booking.id).get()
+        snap = db().collection(BOOKINGS).document(change.booking.id).get()
         current = {**(snap.to_dict() or {}), "id": change.booking.id}
         if snap.exists and int(current.get("sequence") or 0) == change.booking.sequence:
             reminders.schedule(current)

@@ -9,7 +9,7 @@ sequence; when it fires it reads the booking and does nothing if the booking was
 cancelled since (sequence or status changed), so old tasks never need deleting.
 
 Cloud Tasks refuses schedule times more than 30 days ahead, so only what falls within WINDOW is
-enqueued when the booking changes; a daily sweep (Cloud Scheduler → /tasks/reminder-sweep)
+enqueued when the booking changes; an hourly sweep (Cloud Scheduler → /tasks/reminder-sweep)
 enqueues the rest as it enters the window. `reminder_tasks` records what was enqueued, so the
 sweep skips it, and the task names and email keys are the same either way, so a sweep racing
 the original scheduling still sends one email.
@@ -94,7 +94,7 @@ def schedule(booking: dict, now: datetime | None = None) -> int:
 
 
 def sweep(now: datetime | None = None) -> int:
-    """Enqueue every reminder that entered the window and was not enqueued yet (daily job)."""
+    """Enqueue every reminder that entered the window and was not enqueued yet (hourly job)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     now = now or datetime.now(timezone.utc)

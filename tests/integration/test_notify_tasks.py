@@ -306,3 +306,34 @@ def test_reconnect_email_once_per_connection(client, sink, enqueued):
                                    send_id=email_sends.send_id(keys.pop()))
     assert message["to"] == [owner.email]
     assert message["subject"] == "Bitte verbinden Sie Ihr Google-Konto olivia.work@example.com erneut"
+
+
+def test_a_change_cloud_tasks_refused_is_replayed_by_the_sweep(stack, enqueued, monkeypatch):
+    """Cloud Tasks down when a booking changed: the change is kept on the booking and the
+    sweep queues it once; a change superseded by a later one is dropped."""
+    from shared.services import bookings
+
+    current, superseded = make_booking(), make_booking()
+    for booking in (current, superseded):
+        _store(booking)
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("Cloud Tasks unreachable")
+
+    with monkeypatch.context() as down:
+        down.setattr(tasks, "enqueue", unavailable)
+        bookings._notify(current, "confirmed")
+        bookings._notify(superseded, "confirmed")
+    db().collection("bookings").document(superseded["id"]).update({"sequence": 5})
+    assert db().collection("bookings").document(current["id"]).get().get("unsent_change") == {
+        "kind": "confirmed", "sequence": current["sequence"]}
+
+    enqueued.clear()
+    notifications.replay_unsent()
+    changes = [t for t in enqueued if t["url"].endswith("/tasks/booking-changed")]
+    assert [t["payload"]["booking"]["id"] for t in changes] == [current["id"]]
+    for booking in (current, superseded):
+        assert "unsent_change" not in db().collection("bookings").document(booking["id"]).get().to_dict()
+    enqueued.clear()
+    notifications.replay_unsent()
+    assert not [t for t in enqueued if t["url"].endswith("/tasks/booking-changed")]
