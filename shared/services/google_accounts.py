@@ -164,15 +164,18 @@ def default_calendar(account_id: str, account: dict | None = None) -> tuple[Goog
             "Integrations page",
             code="no_default_calendar",
         )
-    try:
-        ga = get(chosen["google_account_id"])
-        cal = calendar(ga.id, chosen["calendar_id"])
-    except errors.NotFound:
+    gid = chosen["google_account_id"]
+    refs = [_ref(gid), _calendars_ref(gid).document(calendar_key(chosen["calendar_id"]))]
+    # Both documents in one round trip: this runs on every slot lookup and booking.
+    found = {snap.reference.path: snap for snap in db().get_all(refs)}
+    ga_snap, cal_snap = (found.get(ref.path) for ref in refs)
+    if not (ga_snap and ga_snap.exists and cal_snap and cal_snap.exists):
         raise errors.Conflict(
             "the default calendar is no longer available; the account owner must choose a new "
             "one on the Integrations page",
             code="no_default_calendar",
-        ) from None
+        )
+    ga, cal = GoogleAccount.from_doc(gid, ga_snap.to_dict()), cal_snap.to_dict()
     if not ga.connected:
         raise errors.Conflict(
             f"the Google account {ga.email} holding the default calendar must be reconnected "
