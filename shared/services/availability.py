@@ -154,9 +154,12 @@ def busy(account_id: str, start: datetime, end: datetime, *, now: datetime,
         zone = whole_days_in.zone
         first = min(start, local_instant(start.astimezone(zone).date(), 0, zone))
         last = max(end, local_instant(end.astimezone(zone).date(), 24 * 60, zone))
-    bookings = active_bookings(account_id, first, last, now=now,
-                               exclude=exclude["id"] if exclude else None)
-    google = google_busy(account_id, start, end, live=live)
+    # The store query and Google's free/busy are independent: wait for the slower one only.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stored = pool.submit(active_bookings, account_id, first, last, now=now,
+                             exclude=exclude["id"] if exclude else None)
+        google = google_busy(account_id, start, end, live=live)
+        bookings = stored.result()
     if exclude:
         google = subtract(google, (exclude["start"], exclude["end"]))
     ranges = google + [(b["block_start"], b["block_end"]) for b in bookings]
