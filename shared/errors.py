@@ -42,6 +42,10 @@ class MethodNotAllowed(AppError):
     status = 405
     code = "method_not_allowed"
 
+    def __init__(self, message: str, *, allow: list[str], **kw):
+        super().__init__(message, **kw)
+        self.allow = allow
+
 
 class Conflict(AppError):
     status = 409

@@ -4,6 +4,8 @@ import functions_framework
 
 from shared.api.notify import router
 
+functions_framework.errorhandler(404)(router.framework_not_found)
+
 
 @functions_framework.http
 def notify(request):

@@ -4,6 +4,8 @@ import functions_framework
 
 from shared.api.oauth import router
 
+functions_framework.errorhandler(404)(router.framework_not_found)
+
 
 @functions_framework.http
 def oauth(request):

@@ -4,6 +4,8 @@ import functions_framework
 
 from shared.api.webhook import router
 
+functions_framework.errorhandler(404)(router.framework_not_found)
+
 
 @functions_framework.http
 def webhook(request):

@@ -18,6 +18,26 @@ def db():
     return firestore.Client(project=cfg.project, database=cfg.firestore_database)
 
 
+def _names_a_document(doc_id) -> bool:
+    # Firestore's rules for a document id; it answers InvalidArgument to any other.
+    return (isinstance(doc_id, str) and bool(doc_id) and "/" not in doc_id
+            and doc_id not in (".", "..")
+            and not (doc_id.startswith("__") and doc_id.endswith("__") and len(doc_id) >= 4)
+            and len(doc_id.encode()) <= 1500)
+
+
+def read(collection: str, doc_id):
+    """The snapshot of collection/doc_id. An id Firestore refuses (empty, with "/", "." or
+    "..", __reserved__, too long) reads as a missing document: an id from a URL or a request
+    body that cannot name a document names nothing, which is a 404, not an error."""
+    if _names_a_document(doc_id):
+        return db().collection(collection).document(doc_id).get()
+    from google.cloud.firestore_v1.base_document import DocumentSnapshot
+
+    return DocumentSnapshot(reference=None, data=None, exists=False, read_time=None,
+                            create_time=None, update_time=None)
+
+
 def transactional(fn):
     """google.cloud.firestore.transactional, imported lazily for the same cold-start reason."""
     from google.cloud import firestore

@@ -14,7 +14,7 @@ from __future__ import annotations
 from flask import Request, Response
 
 from shared import errors
-from shared.web.http import Router, read_json
+from shared.web.http import Router, parse_model, read_json
 
 router = Router("notify")
 
@@ -54,15 +54,8 @@ def reminder_task(request: Request) -> dict:
     from shared.services import reminders
 
     _require_queue(request)
-    body = read_json(request)
-    try:
-        booking_id, sequence = str(body["booking_id"]), int(body["sequence"])
-        kind, minutes = str(body["kind"]), int(body.get("minutes") or 0)
-    except (KeyError, TypeError, ValueError):
-        raise errors.InvalidInput("booking_id, sequence and kind are required") from None
-    if kind not in ("reminder", "followup"):
-        raise errors.InvalidInput("kind must be reminder or followup")
-    return {"status": reminders.fire(booking_id, sequence, kind, minutes)}
+    task = parse_model(reminders.ReminderTask, read_json(request))
+    return {"status": reminders.fire(task.booking_id, task.sequence, task.kind, task.minutes)}
 
 
 @router.task("/tasks/reminder-sweep")

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import errors
 from shared.adapters.firestore import (
-    AlreadyExists, Changed, commit_creates, db, transactional, update_unchanged)
+    AlreadyExists, Changed, commit_creates, db, read, transactional, update_unchanged)
 from shared.adapters.google_calendar import GoogleApiError, rfc3339
 from shared.domain.slots import Rules, slot_problem
 from shared.domain.timeranges import BusyIndex, Range
@@ -158,7 +158,7 @@ def _out(booking_id: str, data: dict) -> dict:
 
 
 def get(account_id: str, booking_id: str) -> dict:
-    snap = _ref(booking_id).get() if booking_id and len(booking_id) <= 64 else None
+    snap = read(BOOKINGS, booking_id) if len(booking_id) <= 64 else None
     if snap is None or not snap.exists or snap.get("account_id") != account_id:
         raise errors.NotFound("booking not found", code="booking_not_found")
     return _out(snap.id, snap.to_dict())

@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import errors
-from shared.adapters.firestore import db, transactional
+from shared.adapters.firestore import db, read, transactional
 from shared.adapters.google_calendar import GoogleApiError
 from shared.config import settings
 from shared.logs import get_logger, log
@@ -98,7 +98,7 @@ def _ref(channel_id: str):
 
 
 def get(channel_id: str) -> Channel | None:
-    snap = _ref(channel_id).get()
+    snap = read(CHANNELS, channel_id)
     return Channel.from_snap(snap) if snap.exists else None
 
 

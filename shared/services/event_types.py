@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import errors
-from shared.adapters.firestore import db, transactional
+from shared.adapters.firestore import db, read, transactional
 from shared.domain.slots import WEEKDAYS
 from shared.domain.timeranges import parse_hhmm
 from shared.services import members
@@ -118,8 +118,12 @@ def _public(doc_id: str, data: dict) -> dict:
     return {"id": doc_id, **data}
 
 
+def _slug_id(account_id: str, slug: str) -> str:
+    return f"{account_id}_{slug}"
+
+
 def _slug_ref(account_id: str, slug: str):
-    return db().collection(SLUGS).document(f"{account_id}_{slug}")
+    return db().collection(SLUGS).document(_slug_id(account_id, slug))
 
 
 def _validated(data: dict, account_id: str) -> dict:
@@ -151,15 +155,15 @@ def create(account_id: str, data: dict) -> dict:
 
 
 def get(account_id: str, event_type_id: str) -> dict:
-    snap = db().collection(EVENT_TYPES).document(event_type_id).get() if event_type_id else None
-    if snap is None or not snap.exists or snap.get("account_id") != account_id:
+    snap = read(EVENT_TYPES, event_type_id)
+    if not snap.exists or snap.get("account_id") != account_id:
         raise errors.NotFound("event type not found", code="event_type_not_found")
     return _public(snap.id, snap.to_dict())
 
 
 def by_slug(account_id: str, slug: str, *, active_only: bool = True) -> dict:
     """The public lookup of a booking page: inactive event types are "not found" there."""
-    snap = _slug_ref(account_id, slug).get() if slug and len(slug) <= 64 else None
+    snap = read(SLUGS, _slug_id(account_id, slug)) if slug and len(slug) <= 64 else None
     if snap is None or not snap.exists:
         raise errors.NotFound("this booking page does not exist", code="event_type_not_found")
     event_type = get(account_id, snap.get("event_type_id"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from shared import crypto, errors, secrets
-from shared.adapters.firestore import Changed, db, transactional, update_unchanged
+from shared.adapters.firestore import Changed, db, read, transactional, update_unchanged
 from shared.adapters.google_calendar import GoogleCalendar, forget_token
 from shared.logs import get_logger, log
 
@@ -107,7 +107,7 @@ def _where(query, name: str, op: str, value):
 
 
 def get(gid: str) -> GoogleAccount:
-    snap = _ref(gid).get()
+    snap = read(GOOGLE_ACCOUNTS, gid)
     if not snap.exists:
         raise errors.NotFound("Google account not found", code="google_account_not_found")
     return GoogleAccount.from_doc(snap.id, snap.to_dict())

@@ -20,10 +20,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared import errors
 from shared.adapters import tasks
-from shared.adapters.firestore import db
+from shared.adapters.firestore import db, read
 from shared.config import settings
 from shared.logs import get_logger, log
 from shared.services import emails
@@ -58,6 +61,17 @@ class Due:
     def payload(self) -> dict:
         return {"booking_id": self.booking_id, "sequence": self.sequence, "kind": self.kind,
                 "minutes": self.minutes}
+
+
+class ReminderTask(BaseModel):
+    """The body of POST /tasks/reminder (Due.payload); anything else is a malformed task."""
+
+    model_config = ConfigDict(strict=True)
+
+    booking_id: str = Field(min_length=1, max_length=200)
+    sequence: int = Field(ge=0)
+    kind: Literal["reminder", "followup"]
+    minutes: int = Field(0, ge=0)
 
 
 def offsets(booking: dict) -> list[int]:
@@ -142,7 +156,7 @@ def fire(booking_id: str, sequence: int, kind: str, minutes: int) -> str:
     """
     from shared.services import notifications
 
-    snap = db().collection(BOOKINGS).document(booking_id).get()
+    snap = read(BOOKINGS, booking_id)
     booking = {**(snap.to_dict() or {}), "id": booking_id}
     if not snap.exists or booking.get("status") != CONFIRMED or \
             int(booking.get("sequence") or 0) != sequence:

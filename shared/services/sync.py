@@ -77,7 +77,8 @@ def enqueue(google_account_id: str, calendar_id: str, *, key: str | None = None,
 
 
 class SyncTask(BaseModel):
-    google_account_id: str = Field(min_length=1, max_length=300)
+    # No "/": the id is part of the sync state's document id.
+    google_account_id: str = Field(min_length=1, max_length=300, pattern=r"^[^/]+$")
     calendar_id: str = Field(min_length=1, max_length=1024)
     push: bool = False
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Callable
 
 from flask import Request, Response
@@ -38,9 +39,16 @@ class _Route:
     internal: bool = False
 
 
+def _json_default(value: Any) -> str:
+    # Times leave as ISO 8601, the API's documented format (str() of a datetime is not).
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
     return Response(
-        json.dumps(body, default=str, ensure_ascii=False),
+        json.dumps(body, default=_json_default, ensure_ascii=False),
         status=status,
         mimetype="application/json",
         headers=headers,
@@ -103,6 +111,14 @@ class Router:
         self._page_error = render
         return render
 
+    def framework_not_found(self, _exc) -> Response:
+        """functions-framework's 404 handler (main.py registers it). Its catch-all rule cannot
+        match some paths (one with a newline, /robots.txt) and answers them with Flask's HTML
+        404 without calling the function; this routes them here, so they get our errors too."""
+        from flask import request
+
+        return self.dispatch(request)
+
     def dispatch(self, request: Request) -> Response:
         bind_trace(request.headers.get("X-Cloud-Trace-Context"))
         adapter = self._map.bind_to_environ(request.environ)
@@ -113,8 +129,9 @@ class Router:
             try:
                 endpoint, params = adapter.match()
             except _WzMethodNotAllowed as exc:
+                allow = sorted(exc.valid_methods or [])
                 raise errors.MethodNotAllowed(
-                    f"{request.method} is not allowed here; use {', '.join(exc.valid_methods or [])}"
+                    f"{request.method} is not allowed here; use {', '.join(allow)}", allow=allow
                 ) from None
             except HTTPException:
                 raise errors.NotFound(f"no route for {request.method} {request.path}") from None
@@ -143,8 +160,11 @@ class Router:
         if kind == "page" and self._page_error is not None:
             response = self._page_error(request, exc)
             response.status_code = status
-            return response
-        return json_response(error_body(exc.code, exc.message, exc.details or None), status)
+        else:
+            response = json_response(error_body(exc.code, exc.message, exc.details or None), status)
+        if isinstance(exc, errors.MethodNotAllowed):
+            response.headers["Allow"] = ", ".join(exc.allow)  # required with a 405 (RFC 9110)
+        return response
 
 
 def _to_response(result: Any) -> Response:
