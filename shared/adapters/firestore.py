@@ -18,7 +18,7 @@ def db():
     return firestore.Client(project=cfg.project, database=cfg.firestore_database)
 
 
-def _names_a_document(doc_id) -> bool:
+def is_document_id(doc_id) -> bool:
     # Firestore's rules for a document id; it answers InvalidArgument to any other.
     return (isinstance(doc_id, str) and bool(doc_id) and "/" not in doc_id
             and doc_id not in (".", "..")
@@ -30,7 +30,7 @@ def read(collection: str, doc_id):
     """The snapshot of collection/doc_id. An id Firestore refuses (empty, with "/", "." or
     "..", __reserved__, too long) reads as a missing document: an id from a URL or a request
     body that cannot name a document names nothing, which is a 404, not an error."""
-    if _names_a_document(doc_id):
+    if is_document_id(doc_id):
         return db().collection(collection).document(doc_id).get()
     from google.cloud.firestore_v1.base_document import DocumentSnapshot
 

@@ -119,13 +119,22 @@ def _zone(name: str | None, default: str) -> str:
     return validate_timezone(name.strip()) if name and name.strip() else default
 
 
+def _in_years(value: date, name: str) -> None:
+    from shared.domain.timeranges import YEARS, within_years
+
+    if not within_years(value):
+        raise errors.InvalidInput(f"{name} must be in the years {YEARS[0]} to {YEARS[1]}")
+
+
 def _date(value: str | None, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise errors.InvalidInput(f"{name} must be a date like 2026-03-09") from None
+    _in_years(parsed, name)
+    return parsed
 
 
 def _instant(value, name: str) -> datetime:
@@ -138,6 +147,7 @@ def _instant(value, name: str) -> datetime:
         raise errors.InvalidInput(f"{name} is not an ISO 8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise errors.InvalidInput(f"{name} needs a UTC offset or Z, like 2026-03-09T08:00:00Z")
+    _in_years(parsed, name)
     return parsed.astimezone(timezone.utc)
 
 

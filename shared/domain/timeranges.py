@@ -14,6 +14,14 @@ from zoneinfo import ZoneInfo
 
 Range = tuple[datetime, datetime]
 
+# Dates outside these years are typos or probes. Refusing them where they come in keeps the
+# date arithmetic after it (ranges, durations, zone shifts) clear of datetime's limits.
+YEARS = (2000, 2999)
+
+
+def within_years(value: date) -> bool:
+    return YEARS[0] <= value.year <= YEARS[1]
+
 
 def subtract(ranges: Iterable[Range], hole: Range) -> list[Range]:
     """`ranges` with `hole` cut out of each of them."""

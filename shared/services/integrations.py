@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 from shared import errors, secrets
 from shared.adapters import google_oauth
-from shared.adapters.firestore import db, transactional
+from shared.adapters.firestore import db, is_document_id, transactional
 from shared.adapters.google_calendar import GoogleCalendar, forget_token
 from shared.logs import get_logger, log
 from shared.services import google_accounts, members
@@ -100,7 +100,7 @@ def _consume_state(state: str, binding: str | None) -> dict:
         "started elsewhere). Please start connecting again.",
         code="oauth_state_invalid",
     )
-    if not state or len(state) > 200 or "/" in state:
+    if len(state) > 200 or not is_document_id(state):
         raise invalid
     ref = db().collection(OAUTH_STATES).document(state)
 

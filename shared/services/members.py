@@ -59,8 +59,9 @@ def hash_key(key: str) -> str:
 def validate_timezone(tz: str) -> str:
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise errors.InvalidInput(f"unknown time zone {tz!r}; use an IANA name like Europe/Berlin")
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+        raise errors.InvalidInput(
+            f"unknown time zone {str(tz)[:64]!r}; use an IANA name like Europe/Berlin") from None
     return tz
 
 

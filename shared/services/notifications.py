@@ -17,16 +17,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared import errors
 from shared.adapters import tasks
 from shared.adapters.firestore import Changed, db, update_unchanged
 from shared.config import settings
+from shared.domain.timeranges import YEARS, within_years
 from shared.logs import get_logger
-from shared.services import email_sends, emails
+from shared.services import email_sends, emails, members
 
 logger = get_logger("notifications")
 
@@ -37,6 +38,15 @@ EVENT_TYPES = "event_types"
 BOOKINGS = "bookings"
 
 
+def _within_years(value: datetime) -> datetime:
+    if not within_years(value):
+        raise ValueError(f"must be in the years {YEARS[0]} to {YEARS[1]}")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_within_years)]
+
+
 class Recipient(BaseModel):
     name: str = Field("", max_length=300)
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
@@ -44,10 +54,19 @@ class Recipient(BaseModel):
     language: str | None = None
     timezone: str | None = None
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        # A zone that cannot be loaded falls back like a missing one, so the email still goes.
+        try:
+            return members.validate_timezone(value) if value else None
+        except errors.InvalidInput:
+            return None
+
 
 class Period(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 class BookingSnapshot(BaseModel):
@@ -56,8 +75,8 @@ class BookingSnapshot(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str = Field(min_length=1)
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     sequence: int = 0
     organizer: Recipient
     guest: Recipient
@@ -74,6 +93,16 @@ class EmailTask(BaseModel):
     to: Recipient
     booking: BookingSnapshot | None = None
     data: dict = Field(default_factory=dict)
+
+    @field_validator("data")
+    @classmethod
+    def _minutes(cls, value: dict) -> dict:
+        from shared.services.reminders import MAX_OFFSET_MINUTES
+
+        minutes = value.get("minutes", 0)
+        if not isinstance(minutes, int) or not 0 <= minutes <= MAX_OFFSET_MINUTES:
+            raise ValueError(f"minutes must be a whole number from 0 to {MAX_OFFSET_MINUTES}")
+        return value
 
 
 class ChangeTask(BaseModel):

@@ -71,7 +71,7 @@ class ReminderTask(BaseModel):
     booking_id: str = Field(min_length=1, max_length=200)
     sequence: int = Field(ge=0)
     kind: Literal["reminder", "followup"]
-    minutes: int = Field(0, ge=0)
+    minutes: int = Field(0, ge=0, le=MAX_OFFSET_MINUTES)
 
 
 def offsets(booking: dict) -> list[int]:

@@ -124,8 +124,6 @@ class Router:
         adapter = self._map.bind_to_environ(request.environ)
         kind = "api"
         try:
-            if request.content_length and request.content_length > MAX_BODY_BYTES:
-                raise errors.PayloadTooLarge("request body is too large")
             try:
                 endpoint, params = adapter.match()
             except _WzMethodNotAllowed as exc:
@@ -136,7 +134,9 @@ class Router:
             except HTTPException:
                 raise errors.NotFound(f"no route for {request.method} {request.path}") from None
             route = self._routes[endpoint]
-            kind = route.kind
+            kind = route.kind  # known before the size check, so a page's 413 is a page
+            if request.content_length and request.content_length > MAX_BODY_BYTES:
+                raise errors.PayloadTooLarge("request body is too large")
             if route.internal:
                 require_task_caller(request, getattr(settings(), f"{self.name}_url"))
             result = route.handler(request, **params)

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.helpers import sandbox
+from tests.helpers.accounts import bookable_owner
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 MAX_EXAMPLES = 12
@@ -49,13 +49,7 @@ def _function(case) -> str:
 @pytest.fixture(scope="module")
 def owner(stack, urls):
     """An account whose owner connected a Google account, with one event type."""
-    from shared.services import event_types
-
-    account_id, key, gid = sandbox.connect(urls, sandbox.new_user(urls, "fuzz"))
-    event_type = event_types.create(account_id, {"title": "Fuzz call", "slug": "fuzz",
-                                                 "duration_minutes": 30})
-    return {"account_id": account_id, "key": key, "google_account_id": gid,
-            "event_type_id": event_type["id"], "slug": event_type["slug"]}
+    return bookable_owner(urls, "fuzz")
 
 
 def _aim(case, owner: dict) -> None:
@@ -141,3 +135,31 @@ def test_errors_functions_framework_would_answer_are_ours(urls):
         response = requests.get(f"{urls['booking']}{path}", timeout=30)
         assert response.status_code in (401, 404)
         assert response.json()["error"]["code"] in ("unauthenticated", "not_found")
+
+
+def test_dates_outside_the_supported_years_are_refused(urls, owner):
+    """Dates near datetime's limits overflowed date arithmetic (a 500, and for tasks a retry
+    storm); they are a 400 now, at the API and in task bodies."""
+    key = {"Authorization": f"Bearer {owner['key']}"}
+    task = {"X-CloudTasks-QueueName": "fuzz"}
+    public = f"{urls['booking']}/api/public/{owner['account_id']}/{owner['slug']}"
+    far = "9999-12-31T23:59:59+00:00"
+    booking = {"id": "b1", "start": far, "end": far, "organizer": {"email": "o@example.com"},
+               "guest": {"email": "g@example.com"}}
+    calls = [
+        ("GET", f"{public}/slots?from=9999-12-31", {}, None),
+        ("GET", f"{urls['booking']}/api/bookings?from=0001-01-01", key, None),
+        ("POST", f"{public}/bookings", {}, {"start": far, "name": "A", "email": "a@example.com"}),
+        ("POST", f"{urls['booking']}/api/events", key,
+         {"title": "T", "start": far, "end": far, "attendee": {"email": "a@example.com"}}),
+        ("POST", f"{urls['notify']}/tasks/booking-changed", task,
+         {"kind": "confirmed", "booking": booking}),
+        ("POST", f"{urls['notify']}/tasks/email", task,
+         {"key": "fuzz-far", "kind": "confirmed", "role": "guest",
+          "to": {"email": "g@example.com"}, "booking": booking}),
+        ("POST", f"{urls['notify']}/tasks/reminder", task,
+         {"booking_id": "b1", "sequence": 0, "kind": "reminder", "minutes": 10**30}),
+    ]
+    for method, url, headers, body in calls:
+        response = requests.request(method, url, headers=headers, json=body, timeout=30)
+        assert response.status_code == 400, (method, url, response.text)
