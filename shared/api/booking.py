@@ -38,47 +38,64 @@ i18n.register({
     "Book a time": "Termin buchen",
     "{minutes} minutes": "{minutes} Minuten",
     "Google Meet video call": "Videoanruf mit Google Meet",
-    "Times are shown in": "Zeiten werden angezeigt in",
+    "with {organizer}": "mit {organizer}",
+    "Times are shown in": "Zeiten werden angezeigt in der Zeitzone",
+    "It is {time} there now.": "Dort ist es jetzt {time} Uhr.",
     "Time zone": "Zeitzone",
     "Show times": "Zeiten anzeigen",
     "Choose a day": "Tag wählen",
     "Earlier days": "Frühere Tage",
     "Later days": "Spätere Tage",
     "{count} free times": "{count} freie Zeiten",
+    "1 free time": "1 freie Zeit",
+    "{count} times": "{count} Zeiten",
+    "1 time": "1 Zeit",
+    "no times": "keine Zeiten",
     "no free time": "keine freie Zeit",
-    "No free times on these days.": "An diesen Tagen gibt es keine freien Zeiten.",
+    "No free times on these days. Please look at later days.":
+        "An diesen Tagen gibt es keine freien Zeiten. Bitte sehen Sie sich spätere Tage an.",
     "Free times on {day}": "Freie Zeiten am {day}",
     "Your details": "Ihre Angaben",
     "Name": "Name",
     "Email": "E-Mail",
     "Notes (optional)": "Notizen (optional)",
+    "Anything that helps prepare the meeting.": "Alles, was bei der Vorbereitung hilft.",
     "Book": "Buchen",
     "Please choose a time.": "Bitte wählen Sie eine Zeit.",
     "You are booked": "Ihr Termin ist gebucht",
-    "This booking was cancelled": "Diese Buchung wurde storniert",
+    "This booking was cancelled": "Diese Buchung wurde abgesagt",
     "When": "Wann",
     "What": "Was",
     "With": "Mit",
     "Where": "Wo",
+    "Previously": "Vorher",
     "Join with Google Meet": "Mit Google Meet teilnehmen",
     "A confirmation email is on its way to {email}.":
-        "Eine Bestätigung ist unterwegs an {email}.",
+        "Wir senden Ihnen eine Bestätigung an {email}.",
+    "The email has a calendar invitation and links to reschedule or cancel.":
+        "Die E-Mail enthält eine Kalendereinladung und Links zum Verschieben oder Absagen.",
     "Reschedule": "Verschieben",
-    "Cancel booking": "Buchung stornieren",
-    "Cancel your booking": "Buchung stornieren",
+    "Cancel booking": "Buchung absagen",
+    "Cancel your booking": "Buchung absagen",
     "Do you really want to cancel {title} on {when}?":
-        "Möchten Sie {title} am {when} wirklich stornieren?",
+        "Möchten Sie {title} am {when} wirklich absagen?",
     "Reason (optional)": "Grund (optional)",
-    "Yes, cancel the booking": "Ja, Buchung stornieren",
-    "Keep the booking": "Buchung behalten",
-    "Your booking has been cancelled": "Ihre Buchung wurde storniert",
-    "{name} and you will receive an email about the cancellation.":
-        "{name} und Sie erhalten eine E-Mail über die Stornierung.",
+    "{name} will see it in the cancellation email.":
+        "{name} sieht ihn in der E-Mail zur Absage.",
+    "Yes, cancel the booking": "Ja, Buchung absagen",
+    "No, keep the booking": "Nein, Buchung behalten",
+    "Your booking has been cancelled": "Ihre Buchung wurde abgesagt",
+    "You and {name} will each receive an email about the cancellation.":
+        "Sie und {name} erhalten je eine E-Mail zur Absage.",
     "Book a new time": "Neuen Termin buchen",
     "Choose a new time": "Neue Zeit wählen",
     "Currently booked: {when}": "Derzeit gebucht: {when}",
     "Move the booking": "Buchung verschieben",
     "Your booking has been moved": "Ihre Buchung wurde verschoben",
+    "You and {name} will each receive an email with the new time.":
+        "Sie und {name} erhalten je eine E-Mail mit der neuen Zeit.",
+    "Your current time stays booked until you choose a new one.":
+        "Ihre bisherige Zeit bleibt gebucht, bis Sie eine neue wählen.",
     "That time was just taken. Please choose another one.":
         "Diese Zeit wurde gerade vergeben. Bitte wählen Sie eine andere.",
     "slot no longer available": "Zeit nicht mehr verfügbar",
@@ -87,7 +104,7 @@ i18n.register({
     "This link is not valid. Please use the link from your latest email.":
         "Dieser Link ist ungültig. Bitte verwenden Sie den Link aus Ihrer neuesten E-Mail.",
     "This link has expired.": "Dieser Link ist abgelaufen.",
-    "This booking has already been cancelled.": "Diese Buchung wurde bereits storniert.",
+    "This booking has already been cancelled.": "Diese Buchung wurde bereits abgesagt.",
     "This booking has been changed since this link was sent. Please use the link from your "
     "latest email.": "Diese Buchung wurde geändert, seit dieser Link verschickt wurde. Bitte "
                      "verwenden Sie den Link aus Ihrer neuesten E-Mail.",
@@ -98,7 +115,7 @@ i18n.register({
                 "Bitte versuchen Sie es in ein paar Minuten erneut.",
     "Google could not report whether the organizer is free; no times are offered until every "
     "calendar checked for conflicts can be read. Please try again later.":
-        "Google konnte nicht melden, ob der Gastgeber frei ist; bis alle Kalender geprüft "
+        "Google konnte nicht melden, ob der Organisator frei ist; bis alle Kalender geprüft "
         "werden können, werden keine Zeiten angeboten. Bitte versuchen Sie es später erneut.",
 })
 
@@ -407,12 +424,15 @@ def _picker(request: Request, event_type: dict, tz: str, lang: str, *,
     if chosen not in by_day or not by_day[chosen]:
         chosen = next((d for d, s in by_day.items() if s), None)
 
-    def label(day: date) -> str:
-        return i18n.format_datetime(datetime.combine(day, time(12), tzinfo=zone), tz, lang, "date")
+    def label(day: date, fmt: str = "date") -> str:
+        return i18n.format_datetime(datetime.combine(day, time(12), tzinfo=zone), tz, lang, fmt)
 
     return {
         "tz": tz, "zones": _zone_names(), "first": first.isoformat(),
-        "days": [{"iso": d.isoformat(), "label": label(d), "count": len(s), "current": d == chosen}
+        "zone_name": i18n.zone_name(tz, lang),
+        "now": i18n.format_datetime(datetime.now(timezone.utc), tz, lang, "time"),
+        "days": [{"iso": d.isoformat(), "label": label(d), "weekday": label(d, "day"),
+                  "short": label(d, "short_date"), "count": len(s), "current": d == chosen}
                  for d, s in by_day.items()],
         "chosen": label(chosen) if chosen else None,
         "slots": [{"value": s.isoformat(), "label": i18n.format_datetime(s, tz, lang, "time")}
@@ -428,13 +448,20 @@ def _query(**params) -> str:
 
 def _booking_page(request: Request, event_type: dict, *, form: dict | None = None,
                   error: str | None = None, status: int = 200):
+    from shared.services import members
+
     lang = i18n.negotiate(request)
     form = {**dict.fromkeys(FORM_FIELDS, ""), **(form or {})}
-    tz = _zone(request.args.get("tz") or form["tz"], event_type["timezone"])
+    chosen_zone = request.args.get("tz") or form["tz"]
+    tz = _zone(chosen_zone, event_type["timezone"])
+    organizer = members.get_account(event_type["account_id"]).get("name") or ""
     return page(request, "booking_page.html", status=status, event_type=event_type,
                 picker=_picker(request, event_type, tz, lang), form=form, error=error,
                 request_id=form["request_id"] or _secrets.token_urlsafe(16),
-                action=request.path, query=_query, language=lang)
+                action=request.path, query=_query, language=lang, organizer=organizer,
+                # Only a first look guesses the guest's zone: a form shown again after an
+                # error must not reload and lose what they typed.
+                detect_zone=not chosen_zone and request.method == "GET")
 
 
 @router.page("/book/<account_id>/<slug>", methods=("GET",))
@@ -470,10 +497,13 @@ def booking_submit(request: Request, account_id: str, slug: str):
     return redirect(guest_links.view_url(booking))
 
 
-def _details(booking: dict, lang: str) -> dict:
+def _details(booking: dict, lang: str, *, moved: bool = False) -> dict:
     tz = booking["guest"].get("timezone") or "UTC"
+    previous = booking.get("previous") or {}
     return {"title": booking["title"], "tz": tz,
-            "when": i18n.format_datetime(booking["start"], tz, lang),
+            "when": i18n.format_range(booking["start"], booking["end"], tz, lang),
+            "previous": (i18n.format_range(previous["start"], previous["end"], tz, lang)
+                         if moved and previous.get("start") else None),
             "organizer": booking["organizer"]["name"],
             "meet_link": booking["google"].get("meet_link"), "location": booking.get("location")}
 
@@ -498,7 +528,8 @@ def cancel_page(request: Request, token: str):
 
     booking = guest_links.resolve(token, guest_links.CANCEL)
     return page(request, "booking_cancel.html", booking=booking, done=False,
-                details=_details(booking, i18n.negotiate(request)), action=request.full_path)
+                details=_details(booking, i18n.negotiate(request)), action=request.full_path,
+                keep=guest_links.view_url(booking))
 
 
 @router.page("/b/cancel/<token>", methods=("POST",))
@@ -559,6 +590,6 @@ def reschedule_submit(request: Request, token: str):
         return reschedule_page(request, token, status=exc.status,
                                error=i18n.gettext(lang, exc.message))
     return page(request, "booking_reschedule.html", booking=moved, done=True,
-                details=_details(moved, lang),
+                details=_details(moved, lang, moved=True),
                 links={"cancel": guest_links.cancel_url(moved),
                        "reschedule": guest_links.reschedule_url(moved)})

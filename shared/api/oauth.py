@@ -48,7 +48,7 @@ i18n.register({
     "Connect Google Calendar": "Google Kalender verbinden",
     "Add another Google account": "Weiteres Google-Konto hinzufügen",
     "Connected": "Verbunden",
-    "Reconnect needed": "Neu verbinden nötig",
+    "Reconnect needed": "Verbindung unterbrochen",
     "Google no longer accepts calbridge's access to {email}. Events cannot be created and "
     "conflicts cannot be checked in its calendars until it is reconnected.":
         "Google akzeptiert den Zugriff von calbridge auf {email} nicht mehr. Bis zur erneuten "
@@ -66,12 +66,28 @@ i18n.register({
     "Turn on": "Einschalten",
     "conflict checking for {name}": "Konfliktprüfung für {name}",
     "Make {name} the default calendar": "{name} als Standardkalender festlegen",
-    "read-only": "nur lesen",
-    "writer": "bearbeiten",
+    "Owner": "Inhaber",
+    "Can edit": "Bearbeiten",
+    "Read-only": "Nur lesen",
+    "Make default": "Als Standard festlegen",
+    "Disconnect…": "Trennen …",
+    "calbridge stops adding events to the calendars of {email} and stops checking them for "
+    "conflicts, and gives up its access to the Google account. Events already in these "
+    "calendars stay there.":
+        "calbridge trägt keine Termine mehr in die Kalender von {email} ein, prüft sie nicht "
+        "mehr auf Konflikte und gibt den Zugriff auf das Google-Konto auf. Termine, die schon "
+        "in diesen Kalendern stehen, bleiben erhalten.",
+    "New bookings are added to the default calendar. Times when a calendar with conflict "
+    "checking is busy are not offered on your booking pages.":
+        "Neue Buchungen werden in den Standardkalender eingetragen. Zeiten, in denen ein "
+        "Kalender mit Konfliktprüfung belegt ist, werden auf Ihren Buchungsseiten nicht "
+        "angeboten.",
+    "New events from booking pages, forms and automations are added to {name}.":
+        "Neue Termine aus Buchungsseiten, Formularen und Automationen werden in {name} "
+        "eingetragen.",
     "the form has expired or did not come from this site; reload the page and try again":
         "Das Formular ist abgelaufen oder stammt nicht von dieser Seite; bitte laden Sie die "
         "Seite neu und versuchen Sie es erneut.",
-    "Save default calendar": "Standardkalender speichern",
     "Default calendar": "Standardkalender",
     "New events from booking pages, forms and automations are added to {name} ({email}).":
         "Neue Termine aus Buchungsseiten, Formularen und Automationen werden in {name} "
@@ -137,8 +153,8 @@ SCOPE_LABELS = {
 }
 
 ACCESS_ROLE_LABELS = {
-    "owner": "owner", "writer": "writer", "reader": "read-only",
-    "freeBusyReader": "read-only", "writerWithoutPrivateAccess": "writer",
+    "owner": "Owner", "writer": "Can edit", "reader": "Read-only",
+    "freeBusyReader": "Read-only", "writerWithoutPrivateAccess": "Can edit",
 }
 
 NOTICES = {

@@ -9,7 +9,7 @@ cancel reasons, titles) reaches the HTML only through Jinja2's autoescaping.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.adapters import mail
@@ -174,30 +174,6 @@ def recipient(booking: dict, role: str) -> Person:
 
 # ---- formatting in the reader's language and zone -------------------------------------------
 
-def when(start: datetime, end: datetime, tz: str, lang: str) -> str:
-    """e.g. "Monday, 30 November 2026, 10:00–10:30 Central European Time (Europe/Berlin)"."""
-    from babel.dates import format_date, format_time, get_timezone_name
-
-    zone = ZoneInfo(tz)
-    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-    zone_name = f"{get_timezone_name(zone, locale=lang)} ({tz})"
-    if local_start.date() == local_end.date():
-        return (f"{format_date(local_start, 'full', locale=lang)}, "
-                f"{format_time(local_start, 'short', locale=lang)}–"
-                f"{format_time(local_end, 'short', locale=lang)} {zone_name}")
-    return (f"{format_date(local_start, 'full', locale=lang)}, "
-            f"{format_time(local_start, 'short', locale=lang)} – "
-            f"{format_date(local_end, 'full', locale=lang)}, "
-            f"{format_time(local_end, 'short', locale=lang)} {zone_name}")
-
-
-def short_date(value: datetime, tz: str, lang: str) -> str:
-    from babel.dates import format_date, format_time
-
-    local = value.astimezone(ZoneInfo(tz))
-    return f"{format_date(local, 'medium', locale=lang)}, {format_time(local, 'short', locale=lang)}"
-
-
 def duration(minutes: int, lang: str) -> str:
     """Exact, e.g. "1 hour, 30 minutes" (Babel's timedelta format would round to "2 hours")."""
     from babel.lists import format_list
@@ -275,7 +251,7 @@ def _booking_context(kind: str, role: str, to: Person, booking: dict, data: dict
     title = booking.get("title") or _("Meeting")
     start, end = booking["start"], booking["end"]
     names = {"title": title, "organizer": organizer.name, "guest": guest.name,
-             "date": short_date(start, tz, lang)}
+             "date": i18n.format_datetime(start, tz, lang, "medium")}
     to_guest = role == GUEST
     if (kind, role) not in _TEXTS:
         raise ValueError(f"no {kind} email for the {role}")
@@ -289,14 +265,16 @@ def _booking_context(kind: str, role: str, to: Person, booking: dict, data: dict
         lines.append(_("The attached cancellation removes it from your calendar."))
 
     meet_link = (booking.get("google") or {}).get("meet_link") or ""
+    location = booking.get("location") or ""
     previous = booking.get("previous") or {}
     details = {
         "title": title,
-        "when": when(start, end, tz, lang),
-        "previous": (when(previous["start"], previous["end"], tz, lang)
+        "when": i18n.format_range(start, end, tz, lang),
+        "previous": (i18n.format_range(previous["start"], previous["end"], tz, lang)
                      if kind == RESCHEDULED and previous.get("start") else None),
         "duration": duration(int((end - start).total_seconds() // 60), lang),
         "meet_link": meet_link if meet_link.startswith("https://") else "",
+        "location": location if location != "google_meet" else "",
         "organizer": organizer,
         "guest": guest,
         "notes": booking.get("notes") or "",

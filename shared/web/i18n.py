@@ -40,13 +40,58 @@ def gettext(lang: str, message: str, **values) -> str:
     return text.format(**values) if values else text
 
 
+def zone_name(tz: str, lang: str) -> str:
+    """e.g. "Central European Time (Europe/Berlin)": the name people know, and the exact zone."""
+    from babel.dates import get_timezone_name
+
+    if tz == "UTC":
+        # Babel has no generic name for UTC ("Unknown Region (UTC) Time"); its long one fits.
+        return f"{get_timezone_name(datetime.now(ZoneInfo(tz)), 'long', locale=lang)} (UTC)"
+    return f"{get_timezone_name(ZoneInfo(tz), locale=lang)} ({tz})"
+
+
+def zone_city(tz: str, lang: str) -> str:
+    """The zone's city in the reader's language ("New York", "Tokio"), short enough for a
+    subject line."""
+    from babel.dates import get_timezone_location
+
+    return "UTC" if tz == "UTC" else get_timezone_location(ZoneInfo(tz), locale=lang,
+                                                           return_city=True)
+
+
 def format_datetime(value: datetime, tz: str, lang: str, fmt: str = "full_time") -> str:
-    """`value` in zone `tz`, e.g. "Monday, 30 November 2026, 10:00 (Europe/Berlin)"."""
-    from babel.dates import format_date, format_time
+    """`value` in zone `tz`: "time" (10:00), "date" (Monday, 30 November 2026), "day" (Mon),
+    "short_date" (30 Nov), "medium" (30 Nov 2026, 10:00 (Berlin)) or the full date and time
+    with the zone named."""
+    from babel.dates import format_date, format_skeleton, format_time
 
     local = value.astimezone(ZoneInfo(tz))
     if fmt == "time":
         return format_time(local, "short", locale=lang)
     if fmt == "date":
         return format_date(local, "full", locale=lang)
-    return f"{format_date(local, 'full', locale=lang)}, {format_time(local, 'short', locale=lang)} ({tz})"
+    if fmt == "day":
+        return format_date(local, "EEE", locale=lang)
+    if fmt == "short_date":
+        return format_skeleton("MMMd", local, locale=lang)
+    if fmt == "medium":
+        return (f"{format_date(local, 'medium', locale=lang)}, "
+                f"{format_time(local, 'short', locale=lang)} ({zone_city(tz, lang)})")
+    return (f"{format_date(local, 'full', locale=lang)}, {format_time(local, 'short', locale=lang)}"
+            f" {zone_name(tz, lang)}")
+
+
+def format_range(start: datetime, end: datetime, tz: str, lang: str) -> str:
+    """e.g. "Monday, 30 November 2026, 10:00–10:30 Central European Time (Europe/Berlin)"."""
+    from babel.dates import format_date, format_time
+
+    zone = ZoneInfo(tz)
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    if local_start.date() == local_end.date():
+        return (f"{format_date(local_start, 'full', locale=lang)}, "
+                f"{format_time(local_start, 'short', locale=lang)}–"
+                f"{format_time(local_end, 'short', locale=lang)} {zone_name(tz, lang)}")
+    return (f"{format_date(local_start, 'full', locale=lang)}, "
+            f"{format_time(local_start, 'short', locale=lang)} – "
+            f"{format_date(local_end, 'full', locale=lang)}, "
+            f"{format_time(local_end, 'short', locale=lang)} {zone_name(tz, lang)}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from urllib.parse import urlencode
+
 from flask import Request, Response
 
 from shared import errors
@@ -11,6 +14,7 @@ from shared.web.render import render
 i18n.register(
     {
         "Language": "Sprache",
+        "Skip to content": "Zum Inhalt springen",
         "Something went wrong": "Etwas ist schiefgelaufen",
         "Not found": "Nicht gefunden",
         "Not allowed": "Nicht erlaubt",
@@ -33,15 +37,27 @@ _TITLES = {
 }
 
 
+def language_links(request: Request) -> dict[str, str]:
+    """The current page in each language: the other query parameters (a chosen day, a time
+    zone) stay, so switching language does not lose the reader's place."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return {code: "?" + urlencode([*kept, ("lang", code)]) for code in i18n.LANGUAGES}
+
+
 def page(request: Request, template: str, status: int = 200, **context) -> Response:
     lang = i18n.negotiate(request)
-    response = Response(render(template, lang, **context), status=status, mimetype="text/html")
+    # Pages work without scripts; a script tagged with this nonce only adds convenience.
+    nonce = secrets.token_urlsafe(16)
+    body = render(template, lang, language_links=language_links(request), csp_nonce=nonce,
+                  **context)
+    response = Response(body, status=status, mimetype="text/html")
     if request.args.get("lang") in i18n.LANGUAGES:
         response.set_cookie("lang", request.args["lang"], max_age=365 * 86400, samesite="Lax")
     response.headers["Content-Language"] = lang
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+        "img-src 'self' data:; "
         "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"
     )
     return response
@@ -51,8 +67,15 @@ def error_page(request: Request, exc: errors.AppError, link: dict | None = None)
     lang = i18n.negotiate(request)
     status = exc.status if exc.status in _TITLES else (500 if exc.status >= 500 else 400)
     title = i18n.gettext(lang, _TITLES.get(status, "Something went wrong"))
-    message = i18n.gettext(lang, exc.message)
+    message = _sentence(i18n.gettext(lang, exc.message))
     return page(request, "error.html", status=status, title=title, message=message, link=link)
+
+
+def _sentence(message: str) -> str:
+    # Service errors read like API messages ("this booking page does not exist"); a page shows
+    # them as a sentence.
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 def redirect(location: str, status: int = 303) -> Response:

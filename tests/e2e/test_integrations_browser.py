@@ -51,8 +51,7 @@ def test_owner_manages_google_accounts_and_assistant_reads(stack, urls, page, ph
     page.get_by_text(f"Connected {second}.").wait_for()
     assert page.locator("section.google-account").count() == 2
 
-    page.get_by_label("Make Team the default calendar").check()
-    page.get_by_role("button", name="Save default calendar").click()
+    page.get_by_role("button", name="Make Team the default calendar").click()
     page.get_by_text("The default calendar was saved.").wait_for()
     assert "Team" in page.locator("#default-calendar").inner_text()
 
@@ -62,7 +61,11 @@ def test_owner_manages_google_accounts_and_assistant_reads(stack, urls, page, ph
     page.get_by_text("Conflict checking was updated.").wait_for()
     assert page.locator("tr", has_text="Team").first.locator(".conflict-state").inner_text() == "On"
 
-    page.get_by_role("button", name=f"Disconnect {second}").click()
+    # Disconnecting asks first: the button is behind a disclosure that explains what happens.
+    disconnect = page.get_by_role("button", name=f"Disconnect {second}")
+    assert not disconnect.is_visible()
+    page.locator("section.google-account", has_text=second).locator("summary").click()
+    disconnect.click()
     page.get_by_text(f"Disconnected {second}.").wait_for()
     assert page.locator("section.google-account").count() == 1
     assert "Team" in page.locator("#default-calendar").inner_text()

@@ -75,8 +75,9 @@ def links(html: str) -> _Links:
 def test_guest_confirmation_in_english_in_the_guests_zone():
     email = render(emails.CONFIRMED, emails.GUEST)
     assert email.to_email == "gus@example.com"
-    # 09:00 UTC is 04:00 in New York; the zone is named
-    assert email.subject == "Confirmed: Intro <call> with Olivia O'Neil on Nov 30, 2026, 4:00 AM"
+    # 09:00 UTC is 04:00 in New York; the zone is named, in the subject too
+    assert (email.subject
+            == "Confirmed: Intro <call> with Olivia O'Neil on Nov 30, 2026, 4:00 AM (New York)")
     assert ("When: Monday, November 30, 2026, 4:00 AM–5:30 AM Eastern Time (America/New_York)"
             in email.text)
     assert "Duration: 1 hour, 30 minutes" in email.text
