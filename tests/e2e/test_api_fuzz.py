@@ -15,9 +15,11 @@ from __future__ import annotations
 import pytest
 import requests
 import schemathesis
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -31,6 +33,16 @@ OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 MAX_EXAMPLES = 12
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
+
+# Dates and times near now, at datetime's edges (where date arithmetic overflows) and anywhere
+# between, with offsets up to +-14 h.
+_OFFSETS = st.sampled_from([timezone.utc, timezone(timedelta(hours=14)),
+                            timezone(timedelta(hours=-12))])
+_DATES = st.one_of(st.dates(date(2024, 1, 1), date(2030, 12, 31)),
+                   st.sampled_from([date.min, date.max - timedelta(days=3)]), st.dates())
+schemathesis.openapi.format("date", _DATES.map(date.isoformat))
+schemathesis.openapi.format("date-time", st.tuples(_DATES, st.times(), _OFFSETS).map(
+    lambda parts: datetime.combine(parts[0], parts[1], parts[2]).isoformat()))
 
 schema = schemathesis.openapi.from_path(OPENAPI)
 schema.config.generation.update(
