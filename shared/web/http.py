@@ -132,6 +132,10 @@ class Router:
                     f"{request.method} is not allowed here; use {', '.join(allow)}", allow=allow
                 ) from None
             except HTTPException:
+                if _wants_page(request):
+                    kind = "page"
+                    raise errors.NotFound("There is no page at this address. Please check the "
+                                          "link.") from None
                 raise errors.NotFound(f"no route for {request.method} {request.path}") from None
             route = self._routes[endpoint]
             kind = route.kind  # known before the size check, so a page's 413 is a page
@@ -165,6 +169,13 @@ class Router:
         if isinstance(exc, errors.MethodNotAllowed):
             response.headers["Allow"] = ", ".join(exc.allow)  # required with a 405 (RFC 9110)
         return response
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser following a wrong link gets a readable page; API clients keep their JSON."""
+    accept = request.accept_mimetypes
+    return (request.method == "GET" and not request.path.startswith(("/api/", "/tasks/"))
+            and accept.quality("text/html") > accept.quality("application/json"))
 
 
 def _to_response(result: Any) -> Response:

@@ -23,6 +23,8 @@ i18n.register(
         "Please check your input": "Bitte prüfen Sie Ihre Eingabe",
         "Temporarily unavailable": "Vorübergehend nicht verfügbar",
         "Back": "Zurück",
+        "There is no page at this address. Please check the link.":
+            "Unter dieser Adresse gibt es keine Seite. Bitte prüfen Sie den Link.",
     }
 )
 
