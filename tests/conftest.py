@@ -8,6 +8,7 @@ The environment is set in pytest_configure, before any test module imports share
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -85,20 +86,29 @@ def browser():
         instance.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 900})
+@contextlib.contextmanager
+def open_tab(browser, **options):
+    """A tab in a fresh browser context with Playwright's context `options` (locale, viewport,
+    timezone_id, ...)."""
+    context = browser.new_context(**options)
     tab = context.new_page()
     tab.set_default_timeout(15000)
-    yield tab
-    context.close()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture
+def page(browser):
+    with open_tab(browser, locale="en-US", viewport={"width": 1100, "height": 900}) as tab:
+        yield tab
 
 
 @pytest.fixture
 def phone_page(browser):
-    context = browser.new_context(locale="de-DE", viewport={"width": 375, "height": 740},
-                                  is_mobile=True, has_touch=True)
-    tab = context.new_page()
-    tab.set_default_timeout(15000)
-    yield tab
-    context.close()
+    with open_tab(browser, locale="de-DE", **PHONE) as tab:
+        yield tab

@@ -9,6 +9,7 @@ import re
 import pytest
 import requests
 
+from tests.conftest import PHONE, open_tab
 from tests.helpers.accounts import bookable_owner
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -23,24 +24,16 @@ def booking_url(stack, urls):
 @pytest.fixture
 def guest_tab(browser):
     """A desktop guest in Tokyo."""
-    context = browser.new_context(locale="en-US", timezone_id="Asia/Tokyo",
-                                  viewport={"width": 1100, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(15000)
-    yield tab
-    context.close()
+    with open_tab(browser, locale="en-US", timezone_id="Asia/Tokyo",
+                  viewport={"width": 1100, "height": 900}) as tab:
+        yield tab
 
 
 @pytest.fixture
 def phone_guest(browser):
     """A guest in Berlin on a phone, in German."""
-    context = browser.new_context(locale="de-DE", timezone_id="Europe/Berlin",
-                                  viewport={"width": 375, "height": 740}, is_mobile=True,
-                                  has_touch=True)
-    tab = context.new_page()
-    tab.set_default_timeout(15000)
-    yield tab
-    context.close()
+    with open_tab(browser, locale="de-DE", timezone_id="Europe/Berlin", **PHONE) as tab:
+        yield tab
 
 
 def tab_to(page, selector: str, limit: int = 120) -> None:
