@@ -77,8 +77,7 @@ i18n.register({
     "Reschedule": "Verschieben",
     "Cancel booking": "Buchung absagen",
     "Cancel your booking": "Buchung absagen",
-    "Do you really want to cancel {title} on {when}?":
-        "Möchten Sie {title} am {when} wirklich absagen?",
+    "Do you really want to cancel this booking?": "Möchten Sie diese Buchung wirklich absagen?",
     "Reason (optional)": "Grund (optional)",
     "{name} will see it in the cancellation email.":
         "{name} sieht ihn in der E-Mail zur Absage.",
@@ -505,7 +504,10 @@ def _details(booking: dict, lang: str, *, moved: bool = False) -> dict:
             "previous": (i18n.format_range(previous["start"], previous["end"], tz, lang)
                          if moved and previous.get("start") else None),
             "organizer": booking["organizer"]["name"],
-            "meet_link": booking["google"].get("meet_link"), "location": booking.get("location")}
+            # A cancelled meeting shows no way to join it.
+            "meet_link": booking["google"].get("meet_link") if booking["status"] == "confirmed"
+            else None,
+            "location": booking.get("location") if booking["status"] == "confirmed" else None}
 
 
 @router.page("/b/view/<token>", methods=("GET",))

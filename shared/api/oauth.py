@@ -106,6 +106,12 @@ i18n.register({
     "The default calendar was saved.": "Der Standardkalender wurde gespeichert.",
     "Conflict checking was updated.": "Die Konfliktprüfung wurde aktualisiert.",
     "The calendar list was refreshed.": "Die Kalenderliste wurde aktualisiert.",
+    "Google no longer accepts calbridge's access to this account: please reconnect it.":
+        "Google akzeptiert den Zugriff von calbridge auf dieses Konto nicht mehr: Bitte verbinden "
+        "Sie es neu.",
+    "Google access was revoked or expired; the account must be reconnected.":
+        "Der Google-Zugriff wurde widerrufen oder ist abgelaufen; das Konto muss neu verbunden "
+        "werden.",
     "Google Calendar was not connected": "Google Kalender wurde nicht verbunden",
     "These permissions were not granted:": "Diese Berechtigungen wurden nicht erteilt:",
     "Back to Integrations": "Zurück zu Integrationen",
@@ -161,6 +167,7 @@ NOTICES = {
     "default_saved": "The default calendar was saved.",
     "conflicts_saved": "Conflict checking was updated.",
     "refreshed": "The calendar list was refreshed.",
+    "revoked": "Google no longer accepts calbridge's access to this account: please reconnect it.",
 }
 
 
@@ -332,7 +339,11 @@ def conflicts_form(request: Request):
 @router.page(f"{INTEGRATIONS}/refresh", methods=("POST",))
 def refresh_form(request: Request):
     member = _owner_write(request)
-    integrations.refresh_calendars(member, _form_text(request, "google_account_id"))
+    try:
+        integrations.refresh_calendars(member, _form_text(request, "google_account_id"))
+    except errors.CalendarAuthRevoked:
+        # The account is now marked; the page shows it with its Reconnect button.
+        return _back(notice="revoked")
     return _back(notice="refreshed")
 
 

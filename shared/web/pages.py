@@ -22,6 +22,7 @@ i18n.register(
         "This link is no longer valid": "Dieser Link ist nicht mehr gültig",
         "Please check your input": "Bitte prüfen Sie Ihre Eingabe",
         "Temporarily unavailable": "Vorübergehend nicht verfügbar",
+        "This is not possible right now": "Das ist gerade nicht möglich",
         "Back": "Zurück",
         "There is no page at this address. Please check the link.":
             "Unter dieser Adresse gibt es keine Seite. Bitte prüfen Sie den Link.",
@@ -33,7 +34,7 @@ _TITLES = {
     401: "Please sign in",
     403: "Not allowed",
     404: "Not found",
-    409: "Please check your input",
+    409: "This is not possible right now",
     410: "This link is no longer valid",
     503: "Temporarily unavailable",
 }

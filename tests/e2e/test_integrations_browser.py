@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tests.helpers.accounts import new_team
+from tests.helpers import sandbox
 from tests.helpers.google_connect import create_google_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -60,6 +61,13 @@ def test_owner_manages_google_accounts_and_assistant_reads(stack, urls, page, ph
     page.get_by_role("button", name="Turn on conflict checking for Team").click()
     page.get_by_text("Conflict checking was updated.").wait_for()
     assert page.locator("tr", has_text="Team").first.locator(".conflict-state").inner_text() == "On"
+
+    # Google revokes the second account: refreshing it says so and offers Reconnect.
+    sandbox.control(urls, f"users/{second}/revoke")
+    second_section = page.locator("section.google-account", has_text=second)
+    second_section.get_by_role("button", name="Refresh calendar list").click()
+    page.get_by_text("please reconnect it").wait_for()
+    assert second_section.get_by_role("link", name="Reconnect").is_visible()
 
     # Disconnecting asks first: the button is behind a disclosure that explains what happens.
     disconnect = page.get_by_role("button", name=f"Disconnect {second}")
