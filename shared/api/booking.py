@@ -33,6 +33,12 @@ MAX_RANGE_DAYS = 62
 PICKER_DAYS = 7
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 FORM_FIELDS = ("start", "name", "email", "notes", "tz", "request_id")
+# What a guest can fix in the booking form, in their words rather than the validator's.
+FIELD_PROBLEMS = {
+    "name": "Please enter your name (one line, at most 200 characters).",
+    "email": "Please enter a valid email address, like name@example.com.",
+    "notes": "Please shorten your notes to at most 2000 characters.",
+}
 
 i18n.register({
     "Book a time": "Termin buchen",
@@ -62,6 +68,12 @@ i18n.register({
     "Anything that helps prepare the meeting.": "Alles, was bei der Vorbereitung hilft.",
     "Book": "Buchen",
     "Please choose a time.": "Bitte wählen Sie eine Zeit.",
+    "Please enter your name (one line, at most 200 characters).":
+        "Bitte geben Sie Ihren Namen ein (eine Zeile, höchstens 200 Zeichen).",
+    "Please enter a valid email address, like name@example.com.":
+        "Bitte geben Sie eine gültige E-Mail-Adresse ein, z. B. name@example.com.",
+    "Please shorten your notes to at most 2000 characters.":
+        "Bitte kürzen Sie Ihre Notizen auf höchstens 2000 Zeichen.",
     "You are booked": "Ihr Termin ist gebucht",
     "This booking was cancelled": "Diese Buchung wurde abgesagt",
     "When": "Wann",
@@ -446,7 +458,7 @@ def _query(**params) -> str:
 
 
 def _booking_page(request: Request, event_type: dict, *, form: dict | None = None,
-                  error: str | None = None, status: int = 200):
+                  error: str | None = None, invalid: str | None = None, status: int = 200):
     from shared.services import members
 
     lang = i18n.negotiate(request)
@@ -458,6 +470,7 @@ def _booking_page(request: Request, event_type: dict, *, form: dict | None = Non
                 picker=_picker(request, event_type, tz, lang), form=form, error=error,
                 request_id=form["request_id"] or _secrets.token_urlsafe(16),
                 action=request.path, query=_query, language=lang, organizer=organizer,
+                invalid=invalid,
                 # Only a first look guesses the guest's zone: a form shown again after an
                 # error must not reload and lose what they typed.
                 detect_zone=not chosen_zone and request.method == "GET")
@@ -490,10 +503,19 @@ def booking_submit(request: Request, account_id: str, slug: str):
         return _booking_page(request, event_type, form=form, status=409, error=i18n.gettext(
             lang, "That time was just taken. Please choose another one."))
     except (errors.InvalidInput, errors.Conflict, errors.UpstreamUnavailable) as exc:
-        # The guest's input stays in the form; only the reason is added.
-        return _booking_page(request, event_type, form=form, status=exc.status,
-                             error=i18n.gettext(lang, exc.message))
+        # The guest's input stays in the form; only the reason is added, at the field to fix.
+        field = _form_problem(exc)
+        return _booking_page(request, event_type, form=form, status=exc.status, invalid=field,
+                             error=i18n.gettext(lang, FIELD_PROBLEMS[field] if field
+                                                else exc.message))
     return redirect(guest_links.view_url(booking))
+
+
+def _form_problem(exc: errors.AppError) -> str | None:
+    """The form field a validation error is about ("email: value is not ..."), if the guest
+    can fix it."""
+    field = exc.message.split(":", 1)[0].strip()
+    return field if exc.code == "validation_failed" and field in FIELD_PROBLEMS else None
 
 
 def _details(booking: dict, lang: str, *, moved: bool = False) -> dict:

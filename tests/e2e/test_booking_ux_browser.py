@@ -120,3 +120,16 @@ def test_a_mistyped_address_is_a_page_for_people_and_json_for_programs(urls, pag
     assert page.get_by_text("There is no page at this address.").is_visible()
     api = requests.get(f"{urls['booking']}/book-typo", timeout=10)
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
+def test_a_typing_mistake_is_explained_in_the_guests_language_at_the_field(booking_url):
+    page = requests.get(booking_url, params={"lang": "de"}, timeout=30)
+    start = re.search(r'name="start" value="([^"]+)"', page.text).group(1)
+    form = {"start": start, "name": "Gast", "email": "gast@nowhere", "tz": "Europe/Berlin",
+            "notes": "", "request_id": "typo-1"}
+    answer = requests.post(booking_url, params={"lang": "de"}, data=form, timeout=30)
+    assert answer.status_code == 400
+    assert "Bitte geben Sie eine gültige E-Mail-Adresse ein" in answer.text
+    email_input = re.search(r'<input id="email"[^>]*>', answer.text).group(0)
+    assert 'aria-invalid="true"' in email_input and "autofocus" in email_input
+    assert 'value="gast@nowhere"' in email_input  # what they typed stays
