@@ -31,6 +31,7 @@ INTEGRATIONS = "/integrations"
 i18n.register({
     "Sign in": "Anmelden",
     "Sign out": "Abmelden",
+    "You are signed out.": "Sie sind abgemeldet.",
     "API key": "API-Schlüssel",
     "Your personal API key (starts with cbk_). It is shown once when your account is created.":
         "Ihr persönlicher API-Schlüssel (beginnt mit cbk_). Er wird einmal bei der Erstellung "
@@ -250,7 +251,8 @@ def _signin_page(request: Request, status: int = 200, error: str | None = None) 
     # Login CSRF: the form carries a nonce that must match a cookie only this site can set.
     nonce = _secrets.token_urlsafe(24)
     response = page(request, "signin.html", status=status, csrf_token=nonce, error=error,
-                    next=_safe_next(request.values.get("next")))
+                    next=_safe_next(request.values.get("next")),
+                    signed_out=request.args.get("signed_out") == "1")
     _cookie(response, SIGNIN_COOKIE, nonce, max_age=3600, path="/signin")
     return response
 
@@ -283,7 +285,7 @@ def signin(request: Request):
 def signout(request: Request):
     auth.require_member(request)
     auth.check_csrf(request)
-    response = redirect("/signin")
+    response = redirect("/signin?signed_out=1")
     auth.end_session(response)
     return response
 

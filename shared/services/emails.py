@@ -62,17 +62,17 @@ i18n.register({
     "Declined: {guest} declined {title} on {date}": "Abgelehnt: {guest} hat {title} am {date} abgelehnt",
     "Reminder: {title} with {organizer} {starts_in}":
         "Erinnerung: {title} mit {organizer} {starts_in}",
-    "Thank you for meeting {organizer}": "Danke für Ihr Treffen mit {organizer}",
+    "Thank you for meeting {organizer}": "Danke für Ihren Termin mit {organizer}",
     "Your meeting with {guest} has ended": "Ihr Termin mit {guest} ist vorbei",
     "Please reconnect your Google account {google_email}":
         "Bitte verbinden Sie Ihr Google-Konto {google_email} erneut",
     # headings
     "Your booking is confirmed": "Ihre Buchung ist bestätigt",
     "New booking": "Neue Buchung",
-    "Your booking has a new time": "Ihre Buchung hat einen neuen Termin",
-    "A booking has a new time": "Eine Buchung hat einen neuen Termin",
-    "Your booking is cancelled": "Ihre Buchung ist abgesagt",
-    "A booking is cancelled": "Eine Buchung ist abgesagt",
+    "Your booking has a new time": "Ihr Termin wurde verschoben",
+    "A booking has a new time": "Ein Termin wurde verschoben",
+    "Your booking is cancelled": "Ihre Buchung wurde abgesagt",
+    "A booking is cancelled": "Eine Buchung wurde abgesagt",
     "Your guest declined": "Ihr Gast hat abgelehnt",
     "Your meeting starts {starts_in}": "Ihr Termin beginnt {starts_in}",
     "Thank you for your time": "Danke für Ihre Zeit",
@@ -135,8 +135,8 @@ i18n.register({
     "Cancel booking": "Buchung absagen",
     "Reconnect Google account": "Google-Konto neu verbinden",
     "Need a different time? Use the links above; there is no need to reply.":
-        "Brauchen Sie einen anderen Termin? Nutzen Sie die Links oben; Sie müssen nicht "
-        "antworten.",
+        "Brauchen Sie eine andere Zeit? Nutzen Sie einfach die Links oben – eine Antwort ist "
+        "nicht nötig.",
     "Sent by calbridge on behalf of {organizer}.": "Gesendet von calbridge im Auftrag von {organizer}.",
     "Sent by calbridge.": "Gesendet von calbridge.",
     "Meeting": "Termin",

@@ -212,6 +212,8 @@ def test_signout_needs_csrf_and_ends_the_session(urls, team):
     out = http.post(f"{urls['oauth']}/signout", data={"csrf_token": token},
                     allow_redirects=False, timeout=15)
     assert out.status_code == 303
+    landing = http.get(urls["oauth"] + out.headers["Location"], timeout=15)
+    assert "You are signed out." in landing.text  # the action is confirmed
     after = http.get(f"{urls['oauth']}/integrations", allow_redirects=False, timeout=15)
     assert after.status_code == 303 and after.headers["Location"].startswith("/signin")
 
