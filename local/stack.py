@@ -338,7 +338,10 @@ def main() -> None:
             stopping = True
             raise KeyboardInterrupt
 
+    # SIGINT explicitly too: a shell starts background jobs with SIGINT ignored, and Python
+    # then never turns Ctrl-C into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
     try:
         stack.start()
