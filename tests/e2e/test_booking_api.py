@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import pytest
 import requests
 
 from shared.services import bookings, guest_links, members
 from tests.helpers import sandbox
+from tests.helpers.times import ALL_WEEK, BERLIN, berlin
 
-BERLIN = ZoneInfo("Europe/Berlin")
-ALL_WEEK = {d: [{"start": "08:00", "end": "20:00"}]
-            for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def at(days: int, hhmm: str) -> str:
-    h, m = map(int, hhmm.split(":"))
-    day = datetime.now(BERLIN).date() + timedelta(days=days)
-    return datetime.combine(day, time(h, m), tzinfo=BERLIN).isoformat()
+    return berlin(days, hhmm).isoformat()
 
 
 @pytest.fixture

@@ -15,11 +15,10 @@ import requests
 
 from shared.services import bookings, event_types, guest_links
 from tests.helpers import sandbox
+from tests.helpers.times import ALL_WEEK
 from tests.helpers.notify import wait_for_messages
 
 pytestmark = pytest.mark.stack
-ALL_WEEK = {d: [{"start": "08:00", "end": "20:00"}]
-            for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def _slot(days: int, hour: int) -> datetime:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -16,16 +15,12 @@ from shared import errors
 from shared.adapters.firestore import db
 from shared.services import availability, bookings, event_types, google_accounts, guest_links
 from tests.helpers import sandbox
+from tests.helpers.times import ALL_WEEK, BERLIN, berlin
 
-BERLIN = ZoneInfo("Europe/Berlin")
-ALL_WEEK = {d: [{"start": "08:00", "end": "20:00"}]
-            for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def at(days: int, hhmm: str) -> datetime:
-    h, m = map(int, hhmm.split(":"))
-    day = datetime.now(BERLIN).date() + timedelta(days=days)
-    return datetime.combine(day, time(h, m), tzinfo=BERLIN).astimezone(timezone.utc)
+    return berlin(days, hhmm).astimezone(timezone.utc)
 
 
 class Organizer:
