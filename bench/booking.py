@@ -24,6 +24,9 @@ ACCOUNTS = 3
 CALENDARS_PER_ACCOUNT = 4
 BUSY_RANGES = 5000
 DAYS = 30
+GUESTS = 20
+WARMUP_BURSTS = 2
+TIMED_BURSTS = 3
 
 
 def _slots_compute_ms() -> float:
@@ -127,17 +130,37 @@ def run(ctx) -> list[Row]:
     rows.append(Row("concurrent_same_slot_confirmed", "bookings", 1, confirmed, kind="eq"))
 
     def burst(day: int, first_guest: int) -> list[tuple[int, float]]:
-        starts = [_slot(day, f"{8 + n // 2:02d}:{30 * (n % 2):02d}") for n in range(20)]
-        with ThreadPoolExecutor(max_workers=20) as pool:
-            return list(pool.map(lambda n: _book(org, starts[n], first_guest + n), range(20)))
+        """20 guests at once, each booking another slot of the same day; then wait until the
+        confirmation emails of those bookings went out, so each burst starts on a quiet stack
+        (its own email work, which runs while it books, stays in the figure)."""
+        sent = _sent(urls)
+        starts = [_slot(day, f"{8 + n // 2:02d}:{30 * (n % 2):02d}") for n in range(GUESTS)]
+        with ThreadPoolExecutor(max_workers=GUESTS) as pool:
+            answers = list(pool.map(lambda n: _book(org, starts[n], first_guest + n),
+                                    range(GUESTS)))
+        confirmed = sum(1 for status, _ in answers if status == 201)
+        deadline = time.monotonic() + 60
+        while _sent(urls) < sent + 2 * confirmed and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return answers
 
     # Steady state is what the figure is about: the first bursts after start-up mostly
     # measure the Firestore emulator's JVM compiling its hot paths, which production lacks.
-    for warmup in range(2):
-        burst(5 + warmup, 200 + 20 * warmup)
-    timed = burst(8, 100)
+    for warmup in range(WARMUP_BURSTS):
+        burst(5 + warmup, 200 + GUESTS * warmup)
+    # p95 of one burst of 20 is its slowest answer but one; several bursts make it a p95.
+    timed = [answer for n in range(TIMED_BURSTS)
+             for answer in burst(5 + WARMUP_BURSTS + n, 100 + GUESTS * n)]
     failed = [s for s, _ in timed if s != 201]
     if failed:
-        print(f"  booking_p95_ms: {len(failed)} of 20 not confirmed: {failed}", flush=True)
-    rows.append(Row("booking_p95_ms", "ms", 500, round(p95([ms for _, ms in timed]))))
+        print(f"  booking_p95_ms: {len(failed)} of {len(timed)} not confirmed: {failed}",
+              flush=True)
+    ms = sorted(ms for _, ms in timed)
+    print(f"  booking under {GUESTS} guests at once, {len(ms)} bookings: median "
+          f"{statistics.median(ms):.0f} ms, p95 {p95(ms):.0f} ms, max {ms[-1]:.0f} ms", flush=True)
+    rows.append(Row("booking_p95_ms", "ms", 500, round(p95(ms))))
     return rows
+
+
+def _sent(urls: dict) -> int:
+    return requests.get(f"{urls['mail_sink']}/api/stats", timeout=10).json()["count"]

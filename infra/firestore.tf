@@ -15,19 +15,20 @@ resource "google_firestore_database" "main" {
 locals {
   # Composite indexes of the queries in shared/services (data model: docs/architecture.md);
   # tests/infra/test_firestore_indexes.py reads the queries and fails when one is missing.
-  # Equality filters alone (channels by google_account_id, google_accounts by account_id) and
-  # ranges on a single field (channels by expiration, the reminder sweep's bookings by start)
-  # are served by Firestore's automatic single-field indexes and need nothing here.
+  # Equality filters alone (channels by google_account_id) and ranges on a single field
+  # (channels by expiration, the reminder sweep's bookings by start) are served by Firestore's
+  # automatic single-field indexes and need nothing here.
   composite_indexes = {
     # owner and assistants of an account (equality only, but it is the hottest lookup)
     members_by_account_role = {
       collection = "members"
       fields     = [["account_id", "ASCENDING"], ["role", "ASCENDING"]]
     }
-    # an account's bookings whose padded range reaches past a time (availability, conflicts)
-    bookings_by_account_block_end = {
+    # an account's bookings whose padded range meets a time window (availability); with two
+    # range fields Firestore orders them by name, so block_end comes first
+    bookings_by_account_block = {
       collection = "bookings"
-      fields     = [["account_id", "ASCENDING"], ["block_end", "ASCENDING"]]
+      fields     = [["account_id", "ASCENDING"], ["block_end", "ASCENDING"], ["block_start", "ASCENDING"]]
     }
     # an account's bookings in a time window (booking lists)
     bookings_by_account_start = {

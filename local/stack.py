@@ -193,6 +193,10 @@ class Stack:
                  "--host", "127.0.0.1", "--port", str(ports[fn])],
                 ports[fn],
                 "/healthz",
+                # In the cloud a function scales out to more instances under load; locally two
+                # worker processes (functions-framework's gunicorn) let one function use both
+                # cores instead of queueing every request behind one process's GIL.
+                env={"WORKERS": os.environ.get("FUNCTION_WORKERS", "2")},
             ))
         return plan
 

@@ -1,8 +1,9 @@
 """Google Calendar v3 behind one small class, the only code that talks to the Calendar API.
 
-One `GoogleCalendar` per connected Google account (its own credentials and its own httplib2
-connection, which is not thread-safe). Access tokens are cached per process by Google account so
-a warm instance does not refresh on every request. Transient Google errors (429, 403
+One `GoogleCalendar` per connected Google account and its credentials. Connections are kept
+alive per thread (an httplib2.Http is not thread-safe) and shared by every account's requests,
+so a warm instance does not open a new TLS connection to Google for each call. Access tokens are
+cached per process by Google account so a warm instance does not refresh on every request. Transient Google errors (429, 403
 rateLimitExceeded, 5xx, socket errors) are retried by googleapiclient's own exponential backoff
 (`execute(num_retries=...)`); `invalid_grant` becomes `CalendarAuthRevoked`; anything else
 becomes a `GoogleApiError` carrying Google's status and reason.
@@ -54,6 +55,17 @@ class _CachedToken:
 
 _tokens: dict[str, _CachedToken] = {}
 _tokens_lock = threading.Lock()
+_connections = threading.local()
+
+
+def _connection():
+    """This thread's httplib2.Http, which keeps its connections alive between requests."""
+    http = getattr(_connections, "http", None)
+    if http is None:
+        import httplib2
+
+        http = _connections.http = httplib2.Http(timeout=settings().google_http_timeout)
+    return http
 
 
 @functools.cache
@@ -120,18 +132,13 @@ class GoogleCalendar:
             client_secret=client_secret,
             scopes=scopes,
         )
-        self._authorized_http = None
         self._on_revoked = on_revoked
 
     def _http(self):
-        if self._authorized_http is None:
-            import google_auth_httplib2
-            import httplib2
+        import google_auth_httplib2
 
-            self._authorized_http = google_auth_httplib2.AuthorizedHttp(
-                self._credentials, http=httplib2.Http(timeout=settings().google_http_timeout)
-            )
-        return self._authorized_http
+        # Per call: the calling thread's connection with this account's credentials.
+        return google_auth_httplib2.AuthorizedHttp(self._credentials, http=_connection())
 
     def _execute(self, request, *, retries: int = NUM_RETRIES):
         from google.auth.exceptions import RefreshError

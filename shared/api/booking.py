@@ -371,9 +371,10 @@ def public_event_type(request: Request, account_id: str, slug: str):
 
 @router.api("/api/public/<account_id>/<slug>/slots", methods=("GET",))
 def public_slots(request: Request, account_id: str, slug: str):
-    from shared.services import availability, event_types
+    from shared.services import availability, organizer
 
-    event_type = event_types.by_slug(account_id, slug)
+    org = organizer.load(account_id, slug=slug)
+    event_type = org.event_type
     tz = _zone(request.args.get("timezone"), event_type["timezone"])
     today = datetime.now(ZoneInfo(tz)).date()
     first = _date(request.args.get("from"), "from") or today
@@ -381,7 +382,7 @@ def public_slots(request: Request, account_id: str, slug: str):
     if last < first or (last - first).days >= MAX_RANGE_DAYS:
         raise errors.InvalidInput(f"to must be on or after from, at most {MAX_RANGE_DAYS} days")
     start, end = _day_range(first, last, tz)
-    found = availability.slots(event_type, start, end)
+    found = availability.slots(org, start, end)
     duration = timedelta(minutes=event_type["duration_minutes"])
     return {"timezone": tz, "from": first.isoformat(), "to": last.isoformat(),
             "duration_minutes": event_type["duration_minutes"],
@@ -390,10 +391,12 @@ def public_slots(request: Request, account_id: str, slug: str):
 
 @router.api("/api/public/<account_id>/<slug>/bookings", methods=("POST",))
 def public_book(request: Request, account_id: str, slug: str):
-    from shared.services import bookings, event_types
+    from shared.services import bookings, organizer
     from shared.web.http import parse_model
 
-    event_type = event_types.by_slug(account_id, slug)
+    key = _idempotency_key(request)
+    org = organizer.load(account_id, slug=slug, also=bookings.booking_refs(account_id, key))
+    event_type = org.event_type
     body = read_json(request)
     guest = parse_model(bookings.GuestIn, {
         "name": body.get("name"), "email": body.get("email"),
@@ -402,8 +405,8 @@ def public_book(request: Request, account_id: str, slug: str):
     notes = body.get("notes") or ""
     if not isinstance(notes, str):
         raise errors.InvalidInput("notes must be text")
-    booking = bookings.book(event_type, start=_instant(body.get("start"), "start"), guest=guest,
-                            notes=notes, idempotency_key=_idempotency_key(request))
+    booking = bookings.book(org, start=_instant(body.get("start"), "start"), guest=guest,
+                            notes=notes, idempotency_key=key)
     return _guest_view(booking), 201
 
 
@@ -417,8 +420,7 @@ def _zone_names() -> tuple[str, ...]:
                                                           "right/"))) + ["UTC"])
 
 
-def _picker(request: Request, event_type: dict, tz: str, lang: str, *,
-            exclude: dict | None = None) -> dict:
+def _picker(request: Request, org, tz: str, lang: str, *, exclude: dict | None = None) -> dict:
     """Days with their free times for the day picker: PICKER_DAYS from ?start, one chosen day."""
     from shared.services import availability
 
@@ -427,7 +429,7 @@ def _picker(request: Request, event_type: dict, tz: str, lang: str, *,
     first = max(_date(request.args.get("from"), "from") or today, today)
     last = first + timedelta(days=PICKER_DAYS - 1)
     start, end = _day_range(first, last, tz)
-    found = availability.slots(event_type, start, end, exclude=exclude)
+    found = availability.slots(org, start, end, exclude=exclude)
     by_day: dict[date, list[datetime]] = {first + timedelta(days=i): [] for i in range(PICKER_DAYS)}
     for slot in found:
         by_day[slot.astimezone(zone).date()].append(slot)
@@ -457,19 +459,18 @@ def _query(**params) -> str:
     return "?" + urlencode({k: v for k, v in params.items() if v})
 
 
-def _booking_page(request: Request, event_type: dict, *, form: dict | None = None,
+def _booking_page(request: Request, org, *, form: dict | None = None,
                   error: str | None = None, invalid: str | None = None, status: int = 200):
-    from shared.services import members
-
+    event_type = org.event_type
     lang = i18n.negotiate(request)
     form = {**dict.fromkeys(FORM_FIELDS, ""), **(form or {})}
     chosen_zone = request.args.get("tz") or form["tz"]
     tz = _zone(chosen_zone, event_type["timezone"])
-    organizer = members.get_account(event_type["account_id"]).get("name") or ""
     return page(request, "booking_page.html", status=status, event_type=event_type,
-                picker=_picker(request, event_type, tz, lang), form=form, error=error,
+                picker=_picker(request, org, tz, lang), form=form, error=error,
                 request_id=form["request_id"] or _secrets.token_urlsafe(16),
-                action=request.path, query=_query, language=lang, organizer=organizer,
+                action=request.path, query=_query, language=lang,
+                organizer=org.account.get("name") or "",
                 invalid=invalid,
                 # Only a first look guesses the guest's zone: a form shown again after an
                 # error must not reload and lose what they typed.
@@ -478,18 +479,20 @@ def _booking_page(request: Request, event_type: dict, *, form: dict | None = Non
 
 @router.page("/book/<account_id>/<slug>", methods=("GET",))
 def booking_page(request: Request, account_id: str, slug: str):
-    from shared.services import event_types
+    from shared.services import organizer
 
-    return _booking_page(request, event_types.by_slug(account_id, slug))
+    return _booking_page(request, organizer.load(account_id, slug=slug))
 
 
 @router.page("/book/<account_id>/<slug>", methods=("POST",))
 def booking_submit(request: Request, account_id: str, slug: str):
-    from shared.services import bookings, event_types, guest_links
+    from shared.services import bookings, guest_links, organizer
     from shared.web.http import parse_model
 
-    event_type = event_types.by_slug(account_id, slug)
     form = {k: request.form.get(k, "") for k in FORM_FIELDS}
+    key = form["request_id"] or None
+    org = organizer.load(account_id, slug=slug, also=bookings.booking_refs(account_id, key))
+    event_type = org.event_type
     lang = i18n.negotiate(request)
     try:
         if not form["start"]:
@@ -497,15 +500,15 @@ def booking_submit(request: Request, account_id: str, slug: str):
         tz = _zone(form["tz"], event_type["timezone"])
         guest = parse_model(bookings.GuestIn, {"name": form["name"], "email": form["email"],
                                                "timezone": tz, "language": lang})
-        booking = bookings.book(event_type, start=_instant(form["start"], "start"), guest=guest,
-                                notes=form["notes"], idempotency_key=form["request_id"] or None)
+        booking = bookings.book(org, start=_instant(form["start"], "start"), guest=guest,
+                                notes=form["notes"], idempotency_key=key)
     except errors.SlotUnavailable:
-        return _booking_page(request, event_type, form=form, status=409, error=i18n.gettext(
+        return _booking_page(request, org, form=form, status=409, error=i18n.gettext(
             lang, "That time was just taken. Please choose another one."))
     except (errors.InvalidInput, errors.Conflict, errors.UpstreamUnavailable) as exc:
         # The guest's input stays in the form; only the reason is added, at the field to fix.
         field = _form_problem(exc)
-        return _booking_page(request, event_type, form=form, status=exc.status, invalid=field,
+        return _booking_page(request, org, form=form, status=exc.status, invalid=field,
                              error=i18n.gettext(lang, FIELD_PROBLEMS[field] if field
                                                 else exc.message))
     return redirect(guest_links.view_url(booking))
@@ -570,13 +573,14 @@ def cancel_submit(request: Request, token: str):
                 details=_details(cancelled, i18n.negotiate(request)), book_again=book_again)
 
 
-def _reschedule_target(booking: dict) -> dict:
-    from shared.services import event_types
+def _reschedule_target(booking: dict):
+    """The organizer with the booking's event type, whose slots the guest may move to."""
+    from shared.services import organizer
 
     if not booking.get("event_type_id"):
         raise errors.Gone("This booking cannot be moved here; please contact the organizer.",
                           code="not_reschedulable")
-    return event_types.get(booking["account_id"], booking["event_type_id"])
+    return organizer.load(booking["account_id"], event_type_id=booking["event_type_id"])
 
 
 @router.page("/b/reschedule/<token>", methods=("GET",))
@@ -585,12 +589,13 @@ def reschedule_page(request: Request, token: str, *, error: str | None = None,
     from shared.services import guest_links
 
     booking = guest_links.resolve(token, guest_links.RESCHEDULE)
-    event_type = _reschedule_target(booking)
+    org = _reschedule_target(booking)
+    event_type = org.event_type
     lang = i18n.negotiate(request)
     tz = _zone(request.args.get("tz"), booking["guest"].get("timezone") or event_type["timezone"])
     return page(request, "booking_reschedule.html", status=status, booking=booking,
                 event_type=event_type, details=_details(booking, lang), error=error,
-                picker=_picker(request, event_type, tz, lang, exclude=booking), done=False,
+                picker=_picker(request, org, tz, lang, exclude=booking), done=False,
                 action=request.path, query=_query)
 
 
@@ -599,7 +604,7 @@ def reschedule_submit(request: Request, token: str):
     from shared.services import bookings, guest_links
 
     booking = guest_links.resolve(token, guest_links.RESCHEDULE)
-    event_type = _reschedule_target(booking)
+    event_type = _reschedule_target(booking).event_type
     lang = i18n.negotiate(request)
     try:
         if not request.form.get("start"):

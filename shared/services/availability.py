@@ -14,8 +14,10 @@ with CalendarUnavailable saying why. Offering a time that may be busy is the wor
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -27,18 +29,27 @@ from shared.domain.slots import Rules, free_slots
 from shared.domain.timeranges import Range, local_instant, subtract
 from shared.logs import get_logger, log
 from shared.services import busy_cache, google_accounts
+from shared.services.organizer import Organizer
 
 logger = get_logger("availability")
 
 BOOKINGS = "bookings"
 FREEBUSY_MAX_DAYS = 90
-MAX_PARALLEL_ACCOUNTS = 8
+PARALLEL_CALLS = 32
 UNREADABLE = ("Google could not report whether the organizer is free; no times are offered "
               "until every calendar checked for conflicts can be read. Please try again later.")
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """One pool per process for the calls a lookup makes in parallel: its threads live on,
+    and with them their kept-alive connections to Google (shared/adapters/google_calendar.py).
+    Its tasks never wait for each other, so requests sharing it only queue, never deadlock."""
+    return ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="availability")
 
 
 def _windows(start: datetime, end: datetime) -> list[Range]:
@@ -82,16 +93,16 @@ def _freebusy(ga: google_accounts.GoogleAccount, calendar_ids: list[str], start:
         raise errors.CalendarUnavailable(UNREADABLE) from None
 
 
-def google_busy(account_id: str, start: datetime, end: datetime, *,
-                live: bool = False) -> list[Range]:
-    """Busy ranges of all conflict calendars in [start, end), or CalendarUnavailable. Unless
-    `live`, calendars whose busy cache is in sync (shared/services/busy_cache.py) are read from
-    it, and only the others ask Google."""
+def google_busy(connected: Iterable[google_accounts.GoogleAccount], start: datetime,
+                end: datetime, *, live: bool = False) -> list[Range]:
+    """Busy ranges in [start, end) of all conflict calendars of the Google accounts `connected`
+    to an account, or CalendarUnavailable. Unless `live`, calendars whose busy cache is in sync
+    (shared/services/busy_cache.py) are read from it, and only the others ask Google."""
     accounts: dict[str, google_accounts.GoogleAccount] = {}
     calendars: dict[str, list[str]] = {}
     # One listing serves both the conflict calendars and the check that no broken connection
     # hides some (conflict_calendars() leaves broken connections out).
-    for ga in google_accounts.list_for_account(account_id):
+    for ga in connected:
         ids = list(ga.conflict_calendar_ids)
         if ids and not ga.connected:
             raise errors.CalendarUnavailable(
@@ -105,13 +116,10 @@ def google_busy(account_id: str, start: datetime, end: datetime, *,
         cached, calendars = answer.all_busy, answer.unserved
     if not calendars:
         return cached
-    if len(calendars) == 1:
-        ((gid, ids),) = calendars.items()
-        return cached + _freebusy(accounts[gid], ids, start, end)
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ACCOUNTS, len(calendars))) as pool:
-        futures = [pool.submit(_freebusy, accounts[gid], ids, start, end)
-                   for gid, ids in calendars.items()]
-        return cached + [r for future in futures for r in future.result()]
+    *others, (last_gid, last_ids) = calendars.items()
+    futures = [_pool().submit(_freebusy, accounts[gid], ids, start, end) for gid, ids in others]
+    mine = _freebusy(accounts[last_gid], last_ids, start, end)
+    return cached + [r for future in futures for r in future.result()] + mine
 
 
 @dataclass(frozen=True)
@@ -128,55 +136,57 @@ def active_bookings(account_id: str, start: datetime, end: datetime, *, now: dat
 
     query = (db().collection(BOOKINGS)
              .where(filter=FieldFilter("account_id", "==", account_id))
-             .where(filter=FieldFilter("block_end", ">", start)))
+             .where(filter=FieldFilter("block_end", ">", start))
+             .where(filter=FieldFilter("block_start", "<", end)))
     found = []
     for snap in query.stream():
         booking = snap.to_dict()
         live = booking.get("status") == "confirmed" or (
             booking.get("status") == "pending" and booking.get("hold_until", now) > now)
-        if live and booking["block_start"] < end and snap.id != exclude:
+        if live and snap.id != exclude:
             found.append({"id": snap.id, **booking})
     return found
 
 
-def busy(account_id: str, start: datetime, end: datetime, *, now: datetime,
+def busy(organizer: Organizer, start: datetime, end: datetime, *, now: datetime,
          exclude: dict | None = None, whole_days_in: Rules | None = None,
          live: bool = False) -> Busy:
     """Everything that blocks [start, end); `live` asks Google, never the busy cache (booking
     confirmation).
 
     `exclude` is a booking being moved: its own time (and its own Google event there) does not
-    count against its new time. With `whole_days_in`, bookings are read for the whole local days
-    in that zone, so per-day limits count bookings outside [start, end) on the same days.
+    count against its new time. With `whole_days_in` rules that limit bookings per day,
+    bookings are read for the whole local days in their zone, so the limit counts bookings
+    outside [start, end) on the same days; otherwise only those meeting [start, end) are read.
     """
     first, last = start, end
-    if whole_days_in is not None:
+    if whole_days_in is not None and whole_days_in.max_per_day is not None:
         zone = whole_days_in.zone
         first = min(start, local_instant(start.astimezone(zone).date(), 0, zone))
         last = max(end, local_instant(end.astimezone(zone).date(), 24 * 60, zone))
     # The store query and Google's free/busy are independent: wait for the slower one only.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        stored = pool.submit(active_bookings, account_id, first, last, now=now,
-                             exclude=exclude["id"] if exclude else None)
-        google = google_busy(account_id, start, end, live=live)
-        bookings = stored.result()
+    stored = _pool().submit(active_bookings, organizer.account_id, first, last, now=now,
+                            exclude=exclude["id"] if exclude else None)
+    google = google_busy(organizer.connections.accounts, start, end, live=live)
+    bookings = stored.result()
     if exclude:
         google = subtract(google, (exclude["start"], exclude["end"]))
     ranges = google + [(b["block_start"], b["block_end"]) for b in bookings]
     return Busy(ranges, bookings)
 
 
-def slots(event_type: dict, start: datetime, end: datetime, *, now: datetime | None = None,
-          exclude: dict | None = None) -> list[datetime]:
-    """Free start times of `event_type` in [start, end)."""
+def slots(organizer: Organizer, start: datetime, end: datetime, *,
+          now: datetime | None = None, exclude: dict | None = None) -> list[datetime]:
+    """Free start times of the organizer's event type in [start, end)."""
     now = now or _now()
-    google_accounts.default_calendar(event_type["account_id"])  # nowhere to book: say so now
+    organizer.default_calendar()  # nowhere to book: say so now
+    event_type = organizer.event_type
     rules = Rules.from_event_type(event_type)
     start = max(start, now + timedelta(minutes=rules.min_notice_minutes))
     end = min(end, now + timedelta(days=rules.horizon_days))
     if start >= end:
         return []
-    found = busy(event_type["account_id"], rules.padded(start)[0], rules.padded(end)[1], now=now,
+    found = busy(organizer, rules.padded(start)[0], rules.padded(end)[1], now=now,
                  exclude=exclude, whole_days_in=rules)
     return free_slots(rules, start=start, end=end, now=now, busy=found.ranges,
                       booked_per_day=booked_per_day(rules, event_type["id"], found.bookings))

@@ -44,7 +44,8 @@ from shared.adapters.google_calendar import GoogleApiError, rfc3339
 from shared.domain.slots import Rules, slot_problem
 from shared.domain.timeranges import BusyIndex, Range
 from shared.logs import get_logger, log
-from shared.services import availability, google_accounts, members
+from shared.services import availability, google_accounts, members, organizer
+from shared.services.organizer import Organizer
 from shared.web import i18n
 
 logger = get_logger("bookings")
@@ -472,16 +473,18 @@ class _Request:
     rules: Rules | None = None
 
 
-def book(event_type: dict, *, start: datetime, guest: GuestIn, notes: str = "",
+def book(org: Organizer, *, start: datetime, guest: GuestIn, notes: str = "",
          idempotency_key: str | None = None, now: datetime | None = None) -> dict:
-    """A guest books `start` of an event type: the path of the booking page and API."""
+    """A guest books `start` of the organizer's event type: the path of the booking page and
+    API. Load `org` with `also=booking_refs(...)`: the booking a repeated request made."""
     now = now or _now()
+    event_type = org.event_type
     rules = Rules.from_event_type(event_type)
     start = start.astimezone(timezone.utc)
     problem = slot_problem(rules, start, now)
     if problem:
         raise errors.InvalidInput(problem, code="invalid_slot")
-    return _create(_Request(
+    return _create(org, _Request(
         account_id=event_type["account_id"], source=SOURCE_BOOKING_PAGE,
         title=event_type["title"], description=event_type.get("description", ""),
         location=event_type.get("location", ""), start=start,
@@ -496,6 +499,8 @@ def create_event(account_id: str, *, title: str, start: datetime, end: datetime,
     """Forms and automations: an event at a given time, through the same path as bookings
     (no working hours, but the same conflict check, claims and Google event)."""
     now = now or _now()
+    key_ref = booking_refs(account_id, idempotency_key)
+    org = organizer.load(account_id, also=key_ref)
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     if end <= start:
         raise errors.InvalidInput("end must be after start", code="invalid_slot")
@@ -503,15 +508,16 @@ def create_event(account_id: str, *, title: str, start: datetime, end: datetime,
         raise errors.InvalidInput("an event can last at most 24 hours", code="invalid_slot")
     if start <= now:
         raise errors.InvalidInput("that time is in the past", code="invalid_slot")
-    return _create(_Request(
+    return _create(org, _Request(
         account_id=account_id, source=SOURCE_AUTOMATION, title=title, description=description,
         location="google_meet" if meet else "", start=start, end=end, block=(start, end),
     ), attendee, "", idempotency_key, now)
 
 
-def _check_free(request: _Request, now: datetime, exclude: dict | None = None) -> int:
+def _check_free(org: Organizer, request: _Request, now: datetime,
+                exclude: dict | None = None) -> int:
     """Re-check Google free/busy and the store for the padded time; returns the day's count."""
-    found = availability.busy(request.account_id, *request.block, now=now, exclude=exclude,
+    found = availability.busy(org, *request.block, now=now, exclude=exclude,
                               whole_days_in=request.rules, live=True)
     if BusyIndex(found.ranges).overlaps(*request.block):
         raise errors.SlotUnavailable()
@@ -524,18 +530,23 @@ def _check_free(request: _Request, now: datetime, exclude: dict | None = None) -
     return count
 
 
-def _organizer(account_id: str, account: dict) -> dict:
-    owner = members.account_owner(account_id, account)
+def _organizer(org: Organizer) -> dict:
+    owner, account = org.owner, org.account
     return {"name": account.get("name") or owner.name, "email": owner.email,
             "timezone": account.get("timezone", "UTC"), "language": owner.language}
 
 
-def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
+def booking_refs(account_id: str, idempotency_key: str | None) -> tuple:
+    """The booking a request with this key made, to read with the organizer (no key: none)."""
+    return (_ref(booking_id_for(account_id, idempotency_key)),) if idempotency_key else ()
+
+
+def _create(org: Organizer, request: _Request, guest: GuestIn, notes: str, key: str | None,
             now: datetime) -> dict:
-    account = members.get_account(request.account_id)
-    ga, calendar = google_accounts.default_calendar(request.account_id, account)
+    account = org.account
+    ga, calendar = org.default_calendar()
     booking_id = booking_id_for(request.account_id, key)
-    existing = _ref(booking_id).get() if key else None
+    existing = org.snapshot(_ref(booking_id)) if key else None
     if existing is not None and existing.exists:
         data = existing.to_dict()
         if data.get("status") == CONFIRMED:
@@ -550,7 +561,7 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
         _release_own(data.get("claims", []), booking_id)
         _ref(booking_id).delete()
 
-    _check_free(request, now)
+    _check_free(org, request, now)
     rules = request.rules
     units = unit_claims(request.account_id, request.block)
     plan = _ClaimPlan(
@@ -576,7 +587,7 @@ def _create(request: _Request, guest: GuestIn, notes: str, key: str | None,
         "sequence": 0,
         "guest": guest.model_dump(),
         "notes": notes,
-        "organizer": _organizer(request.account_id, account),
+        "organizer": _organizer(org),
         "google": {"google_account_id": ga.id, "calendar_id": calendar["calendar_id"],
                    "event_id": None, "etag": None, "meet_link": None, "ical_uid": None,
                    "event_sequence": None},
@@ -657,10 +668,10 @@ def reschedule(account_id: str, booking_id: str, start: datetime, end: datetime 
             problem = slot_problem(rules, start, now)
             if problem:
                 raise errors.InvalidInput(problem, code="invalid_slot")
-        _check_free(_Request(account_id=account_id, source=booking["source"],
-                             title=booking["title"], description="", location="", start=start,
-                             end=end, block=block, event_type_id=booking.get("event_type_id"),
-                             rules=rules), now, exclude=booking)
+        _check_free(organizer.load(account_id), _Request(
+            account_id=account_id, source=booking["source"], title=booking["title"],
+            description="", location="", start=start, end=end, block=block,
+            event_type_id=booking.get("event_type_id"), rules=rules), now, exclude=booking)
 
     old_claims = list(booking.get("claims", []))
     old_quota = next((c for c in old_claims if c.startswith("q_")), None)

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import errors
-from shared.adapters.firestore import db, read, transactional
+from shared.adapters.firestore import db, is_document_id, read, transactional
 from shared.domain.slots import WEEKDAYS
 from shared.domain.timeranges import parse_hhmm
 from shared.services import members
@@ -122,7 +122,15 @@ def _slug_id(account_id: str, slug: str) -> str:
     return f"{account_id}_{slug}"
 
 
-def _slug_ref(account_id: str, slug: str):
+def ref(event_type_id: str):
+    return db().collection(EVENT_TYPES).document(event_type_id)
+
+
+def slug_ref(account_id: str, slug: str):
+    """The document naming the event type behind a slug; None for a slug no event type can
+    have (a URL's slug is not validated before the lookup)."""
+    if not slug or len(slug) > 64 or not is_document_id(_slug_id(account_id, slug)):
+        return None
     return db().collection(SLUGS).document(_slug_id(account_id, slug))
 
 
@@ -137,39 +145,50 @@ def _validated(data: dict, account_id: str) -> dict:
 def create(account_id: str, data: dict) -> dict:
     doc = _validated(data, account_id)
     event_type_id = uuid.uuid4().hex
-    ref = db().collection(EVENT_TYPES).document(event_type_id)
-    slug_ref = _slug_ref(account_id, doc["slug"])
+    new_ref, new_slug_ref = ref(event_type_id), slug_ref(account_id, doc["slug"])
     now = _now()
     doc.update(account_id=account_id, created_at=now, updated_at=now)
 
     @transactional
     def write(transaction):
-        if slug_ref.get(transaction=transaction).exists:
+        if new_slug_ref.get(transaction=transaction).exists:
             raise errors.Conflict(f"the slug {doc['slug']!r} is already used by another event "
                                   "type of this account", code="slug_taken")
-        transaction.create(slug_ref, {"event_type_id": event_type_id})
-        transaction.create(ref, doc)
+        transaction.create(new_slug_ref, {"event_type_id": event_type_id})
+        transaction.create(new_ref, doc)
 
     write(db().transaction())
     return _public(event_type_id, doc)
 
 
-def get(account_id: str, event_type_id: str) -> dict:
-    snap = read(EVENT_TYPES, event_type_id)
-    if not snap.exists or snap.get("account_id") != account_id:
+def from_snapshot(account_id: str, snap) -> dict:
+    """The event type read as `snap`, if it exists and belongs to `account_id`."""
+    if snap is None or not snap.exists or snap.get("account_id") != account_id:
         raise errors.NotFound("event type not found", code="event_type_not_found")
     return _public(snap.id, snap.to_dict())
 
 
-def by_slug(account_id: str, slug: str, *, active_only: bool = True) -> dict:
-    """The public lookup of a booking page: inactive event types are "not found" there."""
-    snap = read(SLUGS, _slug_id(account_id, slug)) if slug and len(slug) <= 64 else None
-    if snap is None or not snap.exists:
+def get(account_id: str, event_type_id: str) -> dict:
+    return from_snapshot(account_id, read(EVENT_TYPES, event_type_id))
+
+
+def id_for_slug(slug_snap) -> str:
+    if slug_snap is None or not slug_snap.exists:
         raise errors.NotFound("this booking page does not exist", code="event_type_not_found")
-    event_type = get(account_id, snap.get("event_type_id"))
-    if active_only and not event_type.get("active", True):
+    return slug_snap.get("event_type_id")
+
+
+def bookable(event_type: dict) -> dict:
+    """The public lookup of a booking page: inactive event types are "not found" there."""
+    if not event_type.get("active", True):
         raise errors.NotFound("this booking page is not available", code="event_type_not_found")
     return event_type
+
+
+def by_slug(account_id: str, slug: str, *, active_only: bool = True) -> dict:
+    found = slug_ref(account_id, slug)
+    event_type = get(account_id, id_for_slug(found.get() if found else None))
+    return bookable(event_type) if active_only else event_type
 
 
 def list_for_account(account_id: str) -> list[dict]:
@@ -186,18 +205,18 @@ def update(account_id: str, event_type_id: str, changes: dict) -> dict:
     merged = {k: v for k, v in current.items() if k in editable}
     merged.update(changes)
     doc = _validated(merged, account_id)
-    ref = db().collection(EVENT_TYPES).document(event_type_id)
+    et_ref = ref(event_type_id)
     old_slug, new_slug = current["slug"], doc["slug"]
 
     @transactional
     def write(transaction):
         if new_slug != old_slug:
-            if _slug_ref(account_id, new_slug).get(transaction=transaction).exists:
+            if slug_ref(account_id, new_slug).get(transaction=transaction).exists:
                 raise errors.Conflict(f"the slug {new_slug!r} is already used by another event "
                                       "type of this account", code="slug_taken")
-            transaction.create(_slug_ref(account_id, new_slug), {"event_type_id": event_type_id})
-            transaction.delete(_slug_ref(account_id, old_slug))
-        transaction.update(ref, {**doc, "updated_at": _now()})
+            transaction.create(slug_ref(account_id, new_slug), {"event_type_id": event_type_id})
+            transaction.delete(slug_ref(account_id, old_slug))
+        transaction.update(et_ref, {**doc, "updated_at": _now()})
 
     write(db().transaction())
     return get(account_id, event_type_id)
@@ -207,6 +226,6 @@ def delete(account_id: str, event_type_id: str) -> None:
     """Existing bookings keep their copy of title and times; only the page disappears."""
     current = get(account_id, event_type_id)
     batch = db().batch()
-    batch.delete(_slug_ref(account_id, current["slug"]))
-    batch.delete(db().collection(EVENT_TYPES).document(event_type_id))
+    batch.delete(slug_ref(account_id, current["slug"]))
+    batch.delete(ref(event_type_id))
     batch.commit()

@@ -99,10 +99,6 @@ def _field_filter(name, op: str, value):
     return FieldFilter(name, op, value)
 
 
-def _where(query, name: str, op: str, value):
-    return query.where(filter=_field_filter(name, op, value))
-
-
 # --- reading ---------------------------------------------------------------------------------
 
 
@@ -122,9 +118,7 @@ def get_for_account(account_id: str, gid: str) -> GoogleAccount:
 
 
 def list_for_account(account_id: str) -> list[GoogleAccount]:
-    snaps = _where(db().collection(GOOGLE_ACCOUNTS), "account_id", "==", account_id).get()
-    found = [GoogleAccount.from_doc(s.id, s.to_dict()) for s in snaps]
-    return sorted(found, key=lambda ga: (ga.created_at or _now(), ga.email))
+    return list(read_connections(account_id).accounts)
 
 
 def calendars(gid: str) -> list[dict]:
@@ -152,37 +146,92 @@ def conflict_calendars(account_id: str) -> dict[str, list[str]]:
 def default_calendar(account_id: str, account: dict | None = None) -> tuple[GoogleAccount, dict]:
     """(Google account, calendar) where new events go, or Conflict saying what the owner must do.
     Pass the account document when it was just read."""
+    return read_connections(account_id, account).default_calendar()
+
+
+@dataclass(frozen=True)
+class Connections:
+    """An account's Google accounts (oldest first) and the documents of its default calendar,
+    as read together by `read_connections` or in a larger batch (shared/services/organizer.py).
+    """
+
+    account: dict
+    accounts: tuple[GoogleAccount, ...]
+    default_account: GoogleAccount | None
+    default_calendar_doc: dict | None
+
+    def default_calendar(self) -> tuple[GoogleAccount, dict]:
+        """(Google account, calendar) where new events go, or Conflict saying what to do."""
+        if not self.account.get("default_calendar"):
+            raise errors.Conflict(
+                "no default calendar is set; the account owner must choose one on the "
+                "Integrations page",
+                code="no_default_calendar",
+            )
+        ga, cal = self.default_account, self.default_calendar_doc
+        if ga is None or cal is None:
+            raise errors.Conflict(
+                "the default calendar is no longer available; the account owner must choose a "
+                "new one on the Integrations page",
+                code="no_default_calendar",
+            )
+        if not ga.connected:
+            raise errors.Conflict(
+                f"the Google account {ga.email} holding the default calendar must be "
+                "reconnected by the account owner on the Integrations page",
+                code="google_reconnect_needed",
+            )
+        return ga, cal
+
+
+def connection_refs(account: dict) -> list:
+    """The documents `connections` needs: each Google account listed on the account document
+    (`google_account_ids`, kept in the transactions that add and remove them, so that no query
+    is needed) and the default calendar."""
+    gids = list(account.get("google_account_ids", ()))
+    refs = [_ref(gid) for gid in gids]
+    chosen = account.get("default_calendar")
+    if chosen:
+        if chosen["google_account_id"] not in gids:
+            refs.append(_ref(chosen["google_account_id"]))
+        refs.append(_calendars_ref(chosen["google_account_id"]).document(
+            calendar_key(chosen["calendar_id"])))
+    return refs
+
+
+def connections(account: dict, found: dict) -> Connections:
+    """Connections of `account` from the snapshots of `connection_refs(account)` (`found`,
+    by document path)."""
+    def doc(ref):
+        snap = found.get(ref.path)
+        return snap.to_dict() if snap is not None and snap.exists else None
+
+    accounts = {}
+    for gid in account.get("google_account_ids", ()):
+        data = doc(_ref(gid))
+        if data is not None:
+            accounts[gid] = GoogleAccount.from_doc(gid, data)
+    chosen = account.get("default_calendar") or {}
+    default_account = cal = None
+    if chosen:
+        gid = chosen["google_account_id"]
+        data = doc(_ref(gid))
+        default_account = GoogleAccount.from_doc(gid, data) if data is not None else None
+        cal = doc(_calendars_ref(gid).document(calendar_key(chosen["calendar_id"])))
+    ordered = sorted(accounts.values(), key=lambda ga: (ga.created_at or _now(), ga.email))
+    return Connections(account, tuple(ordered), default_account, cal)
+
+
+def read_connections(account_id: str, account: dict | None = None) -> Connections:
+    """An account's connections in one round trip (two without the account document)."""
     if account is None:
-        snap = db().collection(ACCOUNTS).document(account_id).get()
+        snap = read(ACCOUNTS, account_id)
         if not snap.exists:
             raise errors.NotFound("account not found")
         account = snap.to_dict()
-    chosen = account.get("default_calendar")
-    if not chosen:
-        raise errors.Conflict(
-            "no default calendar is set; the account owner must choose one on the "
-            "Integrations page",
-            code="no_default_calendar",
-        )
-    gid = chosen["google_account_id"]
-    refs = [_ref(gid), _calendars_ref(gid).document(calendar_key(chosen["calendar_id"]))]
-    # Both documents in one round trip: this runs on every slot lookup and booking.
-    found = {snap.reference.path: snap for snap in db().get_all(refs)}
-    ga_snap, cal_snap = (found.get(ref.path) for ref in refs)
-    if not (ga_snap and ga_snap.exists and cal_snap and cal_snap.exists):
-        raise errors.Conflict(
-            "the default calendar is no longer available; the account owner must choose a new "
-            "one on the Integrations page",
-            code="no_default_calendar",
-        )
-    ga, cal = GoogleAccount.from_doc(gid, ga_snap.to_dict()), cal_snap.to_dict()
-    if not ga.connected:
-        raise errors.Conflict(
-            f"the Google account {ga.email} holding the default calendar must be reconnected "
-            "by the account owner on the Integrations page",
-            code="google_reconnect_needed",
-        )
-    return ga, cal
+    refs = connection_refs(account)
+    found = {snap.reference.path: snap for snap in db().get_all(refs)} if refs else {}
+    return connections(account, found)
 
 
 # --- talking to Google -----------------------------------------------------------------------
@@ -326,8 +375,9 @@ def save_connection(
     """
     gid = google_account_id(account_id, sub)
     account_ref = db().collection(ACCOUNTS).document(account_id)
-    others_query = _where(db().collection(GOOGLE_ACCOUNTS), "account_id", "==", account_id)
     encrypted = crypto.encrypt(refresh_token, context=gid)
+
+    from google.cloud import firestore
 
     @transactional
     def write(transaction) -> SaveResult:
@@ -335,7 +385,7 @@ def save_connection(
         if not account.exists:
             raise errors.NotFound("account not found")
         previous = _ref(gid).get(transaction=transaction)
-        others = [s.id for s in transaction.get(others_query) if s.id != gid]
+        others = [g for g in account.to_dict().get("google_account_ids", ()) if g != gid]
         existing = _existing_calendars(transaction, gid)
         now = _now()
         transaction.set(_ref(gid), {
@@ -356,7 +406,7 @@ def save_connection(
         fresh = _replace_calendars(transaction, gid, calendar_entries, existing)
         transaction.update(_ref(gid), {"conflict_calendar_ids": _conflict_ids(fresh.values())})
         default = account.to_dict().get("default_calendar")
-        update: dict = {"meet_enabled": True}
+        update: dict = {"meet_enabled": True, "google_account_ids": firestore.ArrayUnion([gid])}
         default_set = default_cleared = False
         if not _default_still_valid(default, gid, fresh):
             update["default_calendar"] = default = None
@@ -436,6 +486,8 @@ def delete(gid: str) -> bool:
     ga = get(gid)
     account_ref = db().collection(ACCOUNTS).document(ga.account_id)
 
+    from google.cloud import firestore
+
     @transactional
     def remove(transaction) -> bool:
         account = account_ref.get(transaction=transaction)
@@ -443,11 +495,14 @@ def delete(gid: str) -> bool:
         for key in keys:
             transaction.delete(_calendars_ref(gid).document(key))
         transaction.delete(_ref(gid))
-        default = account.to_dict().get("default_calendar") if account.exists else None
+        if not account.exists:
+            return False
+        update: dict = {"google_account_ids": firestore.ArrayRemove([gid])}
+        default = account.to_dict().get("default_calendar")
         if default and default.get("google_account_id") == gid:
-            transaction.update(account_ref, {"default_calendar": None})
-            return True
-        return False
+            update["default_calendar"] = None
+        transaction.update(account_ref, update)
+        return "default_calendar" in update
 
     cleared = remove(db().transaction())
     forget_token(gid)

@@ -229,7 +229,7 @@ def overview(account_id: str) -> dict:
     default = account.get("default_calendar")
     accounts = []
     default_view = None
-    for ga in google_accounts.list_for_account(account_id):
+    for ga in google_accounts.read_connections(account_id, account).accounts:
         cals = []
         for cal in google_accounts.calendars(ga.id):
             is_default = bool(default and default.get("google_account_id") == ga.id

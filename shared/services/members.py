@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared import errors
-from shared.adapters.firestore import db
+from shared.adapters.firestore import db, is_document_id
 
 OWNER = "owner"
 ASSISTANT = "assistant"
@@ -128,16 +128,29 @@ def member_by_key(key: str) -> Member | None:
     return get_member(ref.get("member_id"))
 
 
+def member_ref(member_id: str):
+    return db().collection(MEMBERS).document(member_id)
+
+
 def get_member(member_id: str) -> Member | None:
-    snap = db().collection(MEMBERS).document(member_id).get()
+    snap = member_ref(member_id).get()
     return Member.from_doc(snap.id, snap.to_dict()) if snap.exists else None
 
 
-def get_account(account_id: str) -> dict:
-    snap = db().collection(ACCOUNTS).document(account_id).get()
-    if not snap.exists:
+def account_ref(account_id: str):
+    """The account's document; None for an id (from a URL) that cannot name one."""
+    return db().collection(ACCOUNTS).document(account_id) if is_document_id(account_id) else None
+
+
+def account_from(snap) -> dict:
+    if snap is None or not snap.exists:
         raise errors.NotFound("account not found")
     return snap.to_dict()
+
+
+def get_account(account_id: str) -> dict:
+    ref = account_ref(account_id)
+    return account_from(ref.get() if ref else None)
 
 
 def account_owner(account_id: str, account: dict | None = None) -> Member:

@@ -13,7 +13,7 @@ import icalendar
 import pytest
 import requests
 
-from shared.services import bookings, event_types, guest_links
+from shared.services import bookings, event_types, guest_links, organizer
 from tests.helpers import sandbox
 from tests.helpers.times import ALL_WEEK
 from tests.helpers.notify import wait_for_messages
@@ -42,13 +42,14 @@ def test_booking_lifecycle_emails(stack, urls):
     sink = urls["mail_sink"]
     email = sandbox.new_user(urls, "mail")
     account_id, _, _ = sandbox.connect(urls, email)
-    event_type = event_types.create(account_id, {
+    event_types.create(account_id, {
         "title": "Intro call", "slug": "intro", "duration_minutes": 30,
         "timezone": "Europe/Berlin", "weekly_hours": ALL_WEEK, "min_notice_minutes": 0,
         "horizon_days": 30})
     guest = bookings.GuestIn(name="Gina <Guest>", email=f"gina-{uuid.uuid4().hex[:8]}@example.org",
                              timezone="America/New_York", language="en")
-    booking = bookings.book(event_type, start=_slot(3, 10), guest=guest, notes="Hi & <bye>")
+    booking = bookings.book(organizer.load(account_id, slug="intro"), start=_slot(3, 10),
+                            guest=guest, notes="Hi & <bye>")
 
     confirmed = _by_role(wait_for_messages(sink, 2, booking_id=booking["id"]))
     assert set(confirmed) == {"organizer", "guest"}

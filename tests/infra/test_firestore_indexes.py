@@ -28,12 +28,20 @@ EQUALITY = {"==", "in", "array_contains", "array-contains", "array_contains_any"
 class Query:
     collection: str | None = None
     equality: set[str] = field(default_factory=set)
-    ordered: list[str] = field(default_factory=list)  # range filters and sorts, in order
+    sorts: list[str] = field(default_factory=list)
+    ranges: set[str] = field(default_factory=set)
 
     def merge(self, other: "Query") -> None:
         self.collection = self.collection or other.collection
         self.equality |= other.equality
-        self.ordered += [f for f in other.ordered if f not in self.ordered]
+        self.sorts += [f for f in other.sorts if f not in self.sorts]
+        self.ranges |= other.ranges
+
+    @property
+    def ordered(self) -> list[str]:
+        """Index order after the equality fields: the sorts, then the range fields not sorted
+        on, by name (Firestore's implicit order for several inequality fields)."""
+        return self.sorts + sorted(self.ranges - set(self.sorts))
 
     def needs_composite(self) -> bool:
         ordered = set(self.ordered) - self.equality
@@ -90,16 +98,16 @@ def _query_of(expr: ast.AST, variables: dict[str, Query], constants: dict[str, s
             query.collection = query.collection or _text(node.args[0], constants)
         elif _call_name(node) == "order_by" and node.args:
             name = _text(node.args[0], constants)
-            if name and name not in query.ordered:
-                query.ordered.append(name)
+            if name and name not in query.sorts:
+                query.sorts.append(name)
         elif (args := _filter_args(node)) and len(args) == 2:
             name, op = _text(args[0], constants), _text(args[1], constants)
             if name is None or op is None:  # e.g. document-id ranges: no composite index
                 continue
             if op in EQUALITY:
                 query.equality.add(name)
-            elif name not in query.ordered:
-                query.ordered.append(name)
+            else:
+                query.ranges.add(name)
     return query
 
 
@@ -162,9 +170,13 @@ def test_reader_finds_queries_that_need_indexes():
         query = _query_of(stmt.value, variables, {})
         if isinstance(stmt, ast.Assign):
             variables[stmt.targets[0].id] = query
-    assert query == Query("bookings", {"account_id"}, ["start"]) and query.needs_composite()
-    assert not Query("members", {"account_id", "role"}, []).needs_composite()
-    assert not Query("bookings", set(), ["start"]).needs_composite()
+    assert query == Query("bookings", {"account_id"}, [], {"start"}) and query.needs_composite()
+    assert not Query("members", {"account_id", "role"}).needs_composite()
+    assert not Query("bookings", set(), [], {"start"}).needs_composite()
+    # several ranges without a sort: Firestore orders them by field name
+    assert Query("bookings", {"account_id"}, [], {"block_start", "block_end"}).ordered == [
+        "block_end", "block_start"]
+    assert Query("bookings", set(), ["start"], {"end", "start"}).ordered == ["start", "end"]
     assert _served(query, [["account_id", "start"]])
     assert not _served(query, [["start", "account_id"]])
 

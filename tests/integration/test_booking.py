@@ -14,6 +14,7 @@ import requests
 from shared import errors
 from shared.adapters.firestore import db
 from shared.services import availability, bookings, event_types, google_accounts, guest_links
+from shared.services.organizer import load as load_organizer
 from tests.helpers import sandbox
 from tests.helpers.times import ALL_WEEK, BERLIN, berlin
 
@@ -38,11 +39,14 @@ class Organizer:
                                 timezone="America/New_York", language="en")
 
     def book(self, start, **kw):
-        return bookings.book(self.event_type, start=start, guest=kw.pop("guest", self.guest()),
+        return bookings.book(self.loaded(), start=start, guest=kw.pop("guest", self.guest()),
                              **kw)
 
+    def loaded(self, slug: str = "intro"):
+        return load_organizer(self.account_id, slug=slug)
+
     def slots(self, start, end):
-        return availability.slots(self.event_type, start, end)
+        return availability.slots(self.loaded(), start, end)
 
     def google_event(self, event_id, calendar_id=None):
         r = requests.get(f"{self.urls['google_sandbox']}/control/calendars/"
@@ -90,7 +94,8 @@ def test_one_freebusy_per_google_account_covering_all_its_conflict_calendars(org
 def test_long_ranges_are_chunked_for_google(stack, urls):
     org = Organizer(urls, horizon_days=200)
     seq = sandbox.last_request_seq(urls)
-    availability.google_busy(org.account_id, at(0, "00:00"), at(200, "00:00"))
+    availability.google_busy(google_accounts.list_for_account(org.account_id), at(0, "00:00"),
+                             at(200, "00:00"))
     assert len(org.calls(seq)) == 3  # 200 days in windows of at most 90
 
 
@@ -158,13 +163,13 @@ def test_the_same_or_an_overlapping_slot_cannot_be_booked_twice(stack, urls):
 
 
 def test_other_event_types_of_the_organizer_conflict_too(org, urls):
-    other = event_types.create(org.account_id, {
+    event_types.create(org.account_id, {
         "title": "Long talk", "slug": "long", "duration_minutes": 60, "timezone": "UTC",
         "weekly_hours": {d: [{"start": "00:00", "end": "24:00"}] for d in ALL_WEEK},
         "min_notice_minutes": 0, "slot_interval_minutes": 30})
     org.book(at(2, "15:00"))
     with pytest.raises(errors.SlotUnavailable):
-        bookings.book(other, start=at(2, "14:30"), guest=org.guest())
+        bookings.book(org.loaded("long"), start=at(2, "14:30"), guest=org.guest())
 
 
 def test_max_per_day(stack, urls):

@@ -95,7 +95,8 @@ def test_busy_cache_follows_google_and_serves_lookups_without_google(watched, ur
 
     sandbox.patch_event(urls, watched["email"], event["id"], {
         "start": {"dateTime": _iso(_hour(3, 9))}, "end": {"dateTime": _iso(_hour(3, 10))}})
-    sandbox.wait_for(lambda: cached() and cached().busy[(watched["gid"], watched["email"])]
+    # One lookup per try: the calendar may leave the cache between two (a sync in progress).
+    sandbox.wait_for(lambda: (found := cached()) and found.busy[(watched["gid"], watched["email"])]
                      == [(_hour(3, 9), _hour(3, 10))], what="moved event in the cache")
     sandbox.delete_event(urls, watched["email"], event["id"])
     sandbox.wait_for(lambda: _synced(watched["gid"], watched["email"]) and not cached(),
@@ -276,7 +277,7 @@ def test_revoked_google_account_is_marked_and_lookups_fall_back(watched, urls):
 
 
 def test_slot_lookups_use_the_cache_and_confirmation_asks_google(watched, urls):
-    from shared.services import availability
+    from shared.services import availability, google_accounts
 
     start, end = _hour(2, 16), _hour(2, 17)
     sandbox.create_event(urls, watched["email"], {
@@ -286,9 +287,10 @@ def test_slot_lookups_use_the_cache_and_confirmation_asks_google(watched, urls):
         watched, _hour(2, 0), _hour(3, 0)).all_busy, what="event cached")
     window = (_hour(1, 0), _hour(9, 0))
     before = sandbox.last_request_seq(urls)
-    assert availability.google_busy(watched["account_id"], *window) == [(start, end)]
+    connected = google_accounts.list_for_account(watched["account_id"])
+    assert availability.google_busy(connected, *window) == [(start, end)]
     assert sandbox.requests_since(urls, before, email=watched["email"]) == []
-    live = availability.google_busy(watched["account_id"], *window, live=True)
+    live = availability.google_busy(connected, *window, live=True)
     assert live == [(start, end)]
     calls = sandbox.requests_since(urls, before, email=watched["email"])
     assert [c["calendar_method"] for c in calls] == ["calendar.freebusy.query"]
@@ -355,7 +357,8 @@ def test_free_busy_only_calendars_are_not_watched_and_always_asked_live(stack, u
     assert [c.calendar_id for c in channels.of_account(account_id)] == [email]
     sandbox.wait_for(lambda: _synced(gid, email), what="primary synced")
     before = sandbox.last_request_seq(urls)
-    availability.google_busy(account_id, _hour(1, 0), _hour(2, 0))
+    availability.google_busy(google_accounts.list_for_account(account_id), _hour(1, 0),
+                             _hour(2, 0))
     calls = sandbox.requests_since(urls, before, email=email)
     assert [c["calendar_method"] for c in calls] == ["calendar.freebusy.query"]
 
