@@ -170,14 +170,16 @@ def get_by_id(booking_id: str) -> dict | None:
     return _out(snap.id, snap.to_dict()) if snap.exists else None
 
 
-def list_for_account(account_id: str, *, start: datetime, end: datetime,
+def list_for_account(account_id: str, *, start: datetime, end: datetime | None = None,
                      status: str | None = None) -> list[dict]:
+    """Bookings starting in [start, end) (no end: all from start on), by start time."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     query = (db().collection(BOOKINGS)
              .where(filter=FieldFilter("account_id", "==", account_id))
-             .where(filter=FieldFilter("start", ">=", start))
-             .where(filter=FieldFilter("start", "<", end)))
+             .where(filter=FieldFilter("start", ">=", start)))
+    if end is not None:
+        query = query.where(filter=FieldFilter("start", "<", end))
     found = [_out(s.id, s.to_dict()) for s in query.stream()]
     wanted = (status,) if status else (CONFIRMED, CANCELLED)
     return sorted((b for b in found if b["status"] in wanted), key=lambda b: b["start"])

@@ -1,5 +1,6 @@
-"""Google push channels (events.watch) on every calendar calbridge reads: the default calendar
-and each conflict calendar of an account's connected Google accounts.
+"""Google push channels (events.watch) on every calendar calbridge reads: the default calendar,
+each conflict calendar of an account's connected Google accounts, and any calendar still holding
+upcoming bookings (made there before the owner chose another default).
 
 A channel is `channels/{uuid4}` {google_account_id, account_id, calendar_id, resource_id,
 token_hash, expiration, created_at}. Its token is random (secrets.token_urlsafe) and only its
@@ -47,6 +48,9 @@ RENEW_WITHIN = timedelta(hours=24)
 RENEW_CLAIM = timedelta(minutes=5)
 # Dedupe markers of notifications are kept this long (Firestore TTL policy on expires_at).
 MESSAGE_MEMORY = timedelta(days=1)
+# Bookings that started this recently still count as upcoming: a meeting running late can
+# still be moved or cancelled in Google.
+UPCOMING_SLACK = timedelta(hours=24)
 
 
 def _now() -> datetime:
@@ -196,16 +200,34 @@ def replace_channel(old: Channel, *, client=None) -> Channel:
 
 def watched_calendars(account_id: str) -> set[tuple[str, str]]:
     """(google_account_id, calendar_id) of the default and every conflict calendar whose events
-    we may read; one shared as free/busy only cannot be watched and is always asked freeBusy."""
-    wanted = set()
-    for gid, cids in google_accounts.conflict_calendars(account_id).items():
-        roles = {c["calendar_id"]: c.get("access_role") for c in google_accounts.calendars(gid)}
-        wanted |= {(gid, cid) for cid in cids if roles.get(cid) != FREE_BUSY_ONLY}
+    we may read, and of every calendar holding upcoming bookings; one shared as free/busy only
+    cannot be watched and is always asked freeBusy."""
+    from shared.services import bookings
+
+    connections = google_accounts.read_connections(account_id)
+    connected = {ga.id: ga for ga in connections.accounts if ga.connected}
+    roles: dict[str, dict[str, str | None]] = {}
+
+    def role(gid: str, calendar_id: str) -> str | None:
+        if gid not in roles:
+            roles[gid] = {c["calendar_id"]: c.get("access_role")
+                          for c in google_accounts.calendars(gid)}
+        return roles[gid].get(calendar_id, FREE_BUSY_ONLY)  # no longer listed: not readable
+
+    wanted = {(gid, cid) for gid, ga in connected.items() for cid in ga.conflict_calendar_ids
+              if role(gid, cid) != FREE_BUSY_ONLY}
     try:
-        ga, cal = google_accounts.default_calendar(account_id)
+        ga, cal = connections.default_calendar()
         wanted.add((ga.id, cal["calendar_id"]))
-    except (errors.Conflict, errors.NotFound):
+    except errors.Conflict:
         pass
+    # A booking's event stays in the calendar it was made in when the owner picks another
+    # default; its changes in Google must still reach calbridge while it is upcoming.
+    for booking in bookings.list_for_account(account_id, start=_now() - UPCOMING_SLACK,
+                                             status=bookings.CONFIRMED):
+        gid, cid = booking["google"]["google_account_id"], booking["google"]["calendar_id"]
+        if gid in connected and role(gid, cid) != FREE_BUSY_ONLY:
+            wanted.add((gid, cid))
     return wanted
 
 
@@ -284,7 +306,7 @@ def renew_expiring(*, within: timedelta = RENEW_WITHIN) -> dict:
     """Replace channels expiring within `within` (Scheduler, hourly), then enqueue a sync of
     every watched calendar as a safety net against notifications Google dropped."""
     now = _now()
-    report = {"renewed": 0, "failed": 0, "retried": 0, "synced": 0}
+    report = {"renewed": 0, "failed": 0, "retried": 0, "reconciled": 0, "synced": 0}
     # Accounts with a calendar left without a working channel (its watch or a renewal failed)
     # are reconciled again; that also replaces their expiring channels.
     for account_id in _accounts_with_failed_channels():
@@ -295,9 +317,23 @@ def renew_expiring(*, within: timedelta = RENEW_WITHIN) -> dict:
     # Half-open channels (a crash between writing and watching) are replaced too.
     half_open = (Channel.from_snap(s) for s in _where(coll, "expiration", "==", None).get())
     due += [c for c in half_open if c.created_at and c.created_at < now - RENEW_CLAIM]
+    # A channel is renewed only while its calendar is still used (e.g. the last upcoming
+    # booking in a former default calendar is over); otherwise its account is reconciled,
+    # which also replaces the account's channels about to expire.
+    wanted: dict[str, set[tuple[str, str]]] = {}
+    reconciled: set[str] = set()
     for channel in due:
-        if _claim(channel.id, now):
+        account_id = channel.account_id
+        if account_id not in wanted:
+            wanted[account_id] = watched_calendars(account_id)
+        if account_id in reconciled:
+            continue
+        if channel.key not in wanted[account_id]:
+            ensure_channels(account_id)
+            reconciled.add(account_id)
+        elif _claim(channel.id, now):
             report["renewed" if _renew(channel) else "failed"] += 1
+    report["reconciled"] = len(reconciled)
     calendars = {Channel.from_snap(s).key for s in coll.get()}
     hour = now.strftime("%Y%m%d%H")
     for gid, cid in sorted(calendars):

@@ -166,3 +166,32 @@ def test_google_account_revoked_mid_way_marks_reconnect_and_keeps_the_booking(bo
     sandbox.wait_for(lambda: requests.get(f"{urls['mail_sink']}/api/messages",
                                           params={"to": owner}, timeout=5).json(),
                      what="reconnect email to the owner")
+
+
+def test_a_former_default_calendar_stays_watched_while_it_holds_upcoming_bookings(booked, urls):
+    from shared.services import bookings, channels, google_accounts, integrations, members
+
+    b = booked
+    team = sandbox.control(urls, f"users/{b['email']}/calendars", {"summary": "Team"})
+    google_accounts.replace_calendars(
+        b["gid"], google_accounts.calendar_client(b["gid"]).list_calendars())
+    owner = members.account_owner(b["account_id"])
+    # The old default is not checked for conflicts either: only its booking keeps it watched.
+    integrations.set_conflict_check(owner, b["gid"], b["email"], False)
+    integrations.set_default(owner, b["gid"], team["id"])
+    watched = {c.calendar_id for c in channels.of_account(b["account_id"])}
+    assert watched == {b["email"], team["id"]}  # the booking's event stays in the old default
+
+    # A move there in Google still reaches the booking.
+    sandbox.patch_event(urls, b["email"], b["event_id"], {
+        "start": {"dateTime": _iso(_at(4, 8))}, "end": {"dateTime": _iso(_at(4, 9))}})
+    sandbox.wait_for(lambda: _booking(b["booking"]["id"])["start"] == _at(4, 8),
+                     what="booking rescheduled from the former default calendar")
+
+    # Once it holds no upcoming booking, the renewal stops watching it instead of renewing.
+    bookings.cancel(b["account_id"], b["booking"]["id"])
+    report = channels.renew_expiring(within=timedelta(days=30))
+    assert report["reconciled"] >= 1  # other tests' accounts share the database
+    assert {c.calendar_id for c in channels.of_account(b["account_id"])} == {team["id"]}
+    live_in_google = {c["calendarId"] for c in sandbox.channels(urls) if c["live"]}
+    assert team["id"] in live_in_google and b["email"] not in live_in_google
