@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, available_timezones
 
-from flask import Request
+from flask import Request, Response
 
 from shared import errors
 from shared.web import auth, i18n
@@ -88,6 +88,7 @@ i18n.register({
         "Die E-Mail enthält eine Kalendereinladung und Links zum Verschieben oder Absagen.",
     "Reschedule": "Verschieben",
     "Cancel booking": "Buchung absagen",
+    "Add to my calendar (.ics)": "In meinen Kalender übernehmen (.ics)",
     "Cancel your booking": "Buchung absagen",
     "Do you really want to cancel this booking?": "Möchten Sie diese Buchung wirklich absagen?",
     "Reason (optional)": "Grund (optional)",
@@ -211,8 +212,6 @@ def _organizer_view(booking: dict) -> dict:
 
 
 def _guest_view(booking: dict) -> dict:
-    from shared.services import guest_links
-
     tz = booking["guest"].get("timezone") or "UTC"
     view = {
         "id": booking["id"], "status": booking["status"], "title": booking["title"],
@@ -222,8 +221,7 @@ def _guest_view(booking: dict) -> dict:
         "organizer": {"name": booking["organizer"]["name"]},
     }
     if booking["status"] == "confirmed":
-        view["cancel_url"] = guest_links.cancel_url(booking)
-        view["reschedule_url"] = guest_links.reschedule_url(booking)
+        view.update({f"{name}_url": url for name, url in _guest_links(booking).items()})
     return _iso(view, tz)
 
 
@@ -541,12 +539,33 @@ def booking_confirmed(request: Request, token: str):
 
     booking = guest_links.resolve(token, guest_links.VIEW)
     lang = i18n.negotiate(request)
-    links = {}
-    if booking["status"] == "confirmed":
-        links = {"cancel": guest_links.cancel_url(booking),
-                 "reschedule": guest_links.reschedule_url(booking)}
+    links = _guest_links(booking) if booking["status"] == "confirmed" else {}
     return page(request, "booking_confirmed.html", booking=booking,
                 details=_details(booking, lang), links=links)
+
+
+def _guest_links(booking: dict) -> dict:
+    from shared.services import guest_links
+
+    return {"cancel": guest_links.cancel_url(booking),
+            "reschedule": guest_links.reschedule_url(booking),
+            "calendar_file": guest_links.calendar_file_url(booking)}
+
+
+@router.page("/b/view/<token>/calendar.ics", methods=("GET",))
+def booking_calendar_file(request: Request, token: str):
+    """The booking as a file for the guest's own calendar; same UID and SEQUENCE as the
+    emailed invitation, so a calendar holding both keeps one entry."""
+    from shared.domain import ics
+    from shared.services import guest_links
+
+    booking = guest_links.resolve(token, guest_links.VIEW)
+    if booking["status"] != "confirmed":
+        raise errors.Gone("This booking was cancelled.", code="booking_cancelled")
+    body = ics.invitation(booking, ics.PUBLISH, title=booking["title"],
+                          description=booking.get("notes") or "")
+    return Response(body, content_type=ics.content_type(ics.PUBLISH),
+                    headers={"Content-Disposition": 'attachment; filename="booking.ics"'})
 
 
 @router.page("/b/cancel/<token>", methods=("GET",))
@@ -619,6 +638,4 @@ def reschedule_submit(request: Request, token: str):
         return reschedule_page(request, token, status=exc.status,
                                error=i18n.gettext(lang, exc.message))
     return page(request, "booking_reschedule.html", booking=moved, done=True,
-                details=_details(moved, lang, moved=True),
-                links={"cancel": guest_links.cancel_url(moved),
-                       "reschedule": guest_links.reschedule_url(moved)})
+                details=_details(moved, lang, moved=True), links=_guest_links(moved))

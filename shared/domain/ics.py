@@ -1,4 +1,5 @@
-"""The .ics attached to guest emails (RFC 5545, iTIP methods of RFC 5546).
+"""The .ics attached to guest emails and offered on the booking page (RFC 5545, iTIP methods of
+RFC 5546: REQUEST and CANCEL in emails, PUBLISH for the file a guest adds to a calendar).
 
 Mail clients match an invitation to the calendar entry they already have by UID and keep the
 version with the highest SEQUENCE, so the UID never changes for a booking and SEQUENCE is the
@@ -11,6 +12,7 @@ from datetime import datetime, timezone
 
 REQUEST = "REQUEST"
 CANCEL = "CANCEL"
+PUBLISH = "PUBLISH"
 PRODID = "-//calbridge//bookings//EN"
 
 
@@ -26,10 +28,10 @@ def content_type(method: str) -> str:
 
 def invitation(booking: dict, method: str, *, title: str, description: str = "",
                now: datetime | None = None) -> bytes:
-    """The booking as a VCALENDAR with one VEVENT, for `method` REQUEST or CANCEL."""
+    """The booking as a VCALENDAR with one VEVENT, for `method` REQUEST, CANCEL or PUBLISH."""
     import icalendar
 
-    if method not in (REQUEST, CANCEL):
+    if method not in (REQUEST, CANCEL, PUBLISH):
         raise ValueError(f"unsupported iTIP method {method!r}")
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)

@@ -59,6 +59,11 @@ def view_url(booking: dict) -> str:
     return _url(booking, VIEW)
 
 
+def calendar_file_url(booking: dict) -> str:
+    """The booking as an .ics download (a view link: it changes nothing)."""
+    return f"{settings().booking_url}/b/view/{quote(token(booking, VIEW))}/calendar.ics"
+
+
 def resolve(raw: str, action: str, *, now: datetime | None = None) -> dict:
     """The booking a link may act on, or a 4xx saying why the link cannot be used."""
     from itsdangerous import BadSignature, SignatureExpired

@@ -185,6 +185,7 @@ def test_guest_cancel_page_asks_first_and_only_post_cancels(team):
     assert bookings.get_by_id(booking["id"])["status"] == "confirmed"
     done = requests.post(link, data={"reason": ""}, timeout=20)
     assert done.status_code == 200 and bookings.get_by_id(booking["id"])["status"] == "cancelled"
+    assert requests.get(booking["calendar_file_url"], timeout=10).status_code == 410
     used = requests.get(link, timeout=10)
     assert used.status_code == 410 and "already been cancelled" in used.text
     forged = requests.get(link.replace("/b/cancel/", "/b/cancel/x"), timeout=10)
@@ -204,6 +205,7 @@ def test_booking_page_books_without_javascript(team, urls):
     assert posted.status_code == 303, posted.text
     confirmation = requests.get(posted.headers["Location"], timeout=10)
     assert "You are booked" in confirmation.text and "meet.google.com" in confirmation.text
+    _check_calendar_file(confirmation.text, first.group(1))
     twice = requests.post(page_url, data=form, allow_redirects=False, timeout=20)
     assert twice.headers["Location"] == posted.headers["Location"]  # double submit: one booking
     taken = requests.post(page_url, data={**form, "request_id": "other"}, timeout=20)
@@ -225,3 +227,21 @@ def test_guest_reschedule_page(team):
     assert stored["sequence"] == 1 and stored["start"] == datetime.fromisoformat(target)
     assert requests.get(link, timeout=10).status_code == 410  # used
     assert guest_links.cancel_url(stored) != booking["cancel_url"]
+
+
+def _check_calendar_file(page_text: str, start: str) -> None:
+    """The confirmation page offers the booking as an .ics with the invitation's UID."""
+    import icalendar
+
+    href = re.search(r'href="([^"]+calendar\.ics)"', page_text).group(1)
+    answer = requests.get(href, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/calendar; method=PUBLISH"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    cal = icalendar.Calendar.from_ical(answer.content)
+    (event,) = cal.walk("VEVENT")
+    assert str(cal["METHOD"]) == "PUBLISH" and str(event["UID"]).endswith("@calbridge")
+    assert event.decoded("DTSTART") == datetime.fromisoformat(start)
+    assert "meet.google.com" in str(event["LOCATION"])
+    forged = requests.get(href.replace("/b/view/", "/b/view/x"), timeout=10)
+    assert forged.status_code == 404

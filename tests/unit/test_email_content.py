@@ -273,7 +273,7 @@ def test_reminders_carry_no_ics():
 
 def test_ics_rejects_other_methods():
     with pytest.raises(ValueError):
-        ics.invitation(booking(), "PUBLISH", title="x")
+        ics.invitation(booking(), "COUNTER", title="x")
 
 
 # ---- SendGrid payload ---------------------------------------------------------------------------
