@@ -391,7 +391,8 @@ def meet_link(event: dict) -> str | None:
 
 def _google_fields(event: dict) -> dict:
     return {"event_id": event["id"], "etag": event.get("etag"), "meet_link": meet_link(event),
-            "ical_uid": event.get("iCalUID"), "event_sequence": event.get("sequence", 0)}
+            "ical_uid": event.get("iCalUID"), "event_sequence": event.get("sequence", 0),
+            "html_link": event.get("htmlLink")}
 
 
 def _insert_event(client, calendar_id: str, booking_id: str, booking: dict, meet: bool) -> dict:
@@ -592,7 +593,7 @@ def _create(org: Organizer, request: _Request, guest: GuestIn, notes: str, key: 
         "organizer": _organizer(org),
         "google": {"google_account_id": ga.id, "calendar_id": calendar["calendar_id"],
                    "event_id": None, "etag": None, "meet_link": None, "ical_uid": None,
-                   "event_sequence": None},
+                   "event_sequence": None, "html_link": None},
         "reminders": calendar.get("default_reminders", []),
         "previous": None,
         "cancelled_by": None,

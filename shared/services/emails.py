@@ -44,6 +44,9 @@ RECIPIENTS = {
 BOOKING_KINDS = (CONFIRMED, RESCHEDULED, CANCELLED, GUEST_DECLINED, REMINDER, FOLLOWUP)
 # Guests get the buttons while the meeting is still ahead of them.
 _GUEST_BUTTONS = (CONFIRMED, RESCHEDULED, REMINDER)
+_ORGANIZER_BUTTONS = (CONFIRMED, RESCHEDULED)
+# Only Google's own event pages become links (the event's htmlLink).
+GOOGLE_EVENT_LINK = "https://www.google.com/calendar/event?"
 # The guest's calendar entry is created or moved (REQUEST) or removed (CANCEL). The organizer
 # gets no .ics: the booking already sits in their Google Calendar, and an invitation with a
 # different UID would add a second entry there.
@@ -134,6 +137,10 @@ i18n.register({
     "Reschedule": "Verschieben",
     "Cancel booking": "Buchung absagen",
     "Reconnect Google account": "Google-Konto neu verbinden",
+    "Open in Google Calendar": "In Google Kalender öffnen",
+    "Move or delete the event in Google Calendar: calbridge updates the booking and tells {guest}.":
+        "Verschieben oder löschen Sie den Termin in Google Kalender: calbridge passt die Buchung "
+        "an und informiert {guest}.",
     "Need a different time? Use the links above; there is no need to reply.":
         "Brauchen Sie eine andere Zeit? Nutzen Sie einfach die Links oben – eine Antwort ist "
         "nicht nötig.",
@@ -283,7 +290,7 @@ def _booking_context(kind: str, role: str, to: Person, booking: dict, data: dict
                          if kind == CANCELLED else ""),
         "cancel_reason": (booking.get("cancel_reason") or "") if kind == CANCELLED else "",
     }
-    buttons = []
+    buttons, hint = [], ""
     if to_guest and kind in _GUEST_BUTTONS:
         from shared.services import guest_links  # written alongside bookings; imported on use
 
@@ -292,6 +299,14 @@ def _booking_context(kind: str, role: str, to: Person, booking: dict, data: dict
             {"label": _("Cancel booking"), "url": guest_links.cancel_url(booking),
              "primary": False},
         ]
+        hint = _("Need a different time? Use the links above; there is no need to reply.")
+    event_link = (booking.get("google") or {}).get("html_link") or ""
+    if not to_guest and kind in _ORGANIZER_BUTTONS and event_link.startswith(GOOGLE_EVENT_LINK):
+        # The organizer manages a booking where it lives: what they change there reaches
+        # calbridge (two-way sync), which updates the booking and tells the guest.
+        buttons = [{"label": _("Open in Google Calendar"), "url": event_link, "primary": True}]
+        hint = _("Move or delete the event in Google Calendar: calbridge updates the booking "
+                 "and tells {guest}.", **names)
     return {
         "subject": subject,
         "heading": heading,
@@ -299,7 +314,7 @@ def _booking_context(kind: str, role: str, to: Person, booking: dict, data: dict
         "title": title,
         "details": details,
         "buttons": buttons,
-        "buttons_hint": _("Need a different time? Use the links above; there is no need to reply.") if buttons else "",
+        "buttons_hint": hint,
         "footer": _("Sent by calbridge on behalf of {organizer}.", **names),
     }
 

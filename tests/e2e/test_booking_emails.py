@@ -54,6 +54,10 @@ def test_booking_lifecycle_emails(stack, urls):
     confirmed = _by_role(wait_for_messages(sink, 2, booking_id=booking["id"]))
     assert set(confirmed) == {"organizer", "guest"}
     assert confirmed["organizer"]["to"] == [booking["organizer"]["email"]]
+    to_organizer = requests.get(f"{sink}/api/messages/{confirmed['organizer']['id']}",
+                                timeout=10).json()
+    assert booking["google"]["html_link"].startswith("https://www.google.com/calendar/event?")
+    assert f"Open in Google Calendar: {booking['google']['html_link']}" in to_organizer["text"]
     detail, cal, event = _ics(sink, confirmed["guest"])
     assert str(cal["METHOD"]) == "REQUEST" and int(event["SEQUENCE"]) == booking["sequence"]
     uid = str(event["UID"])

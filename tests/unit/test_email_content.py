@@ -97,7 +97,7 @@ def test_organizer_confirmation_in_german_in_the_organizers_zone():
             in email.text)
     assert "Dauer: 1 Stunde, 30 Minuten" in email.text
     assert "Gast: Gus <script>alert(1)</script> <gus@example.com>" in email.text
-    # organizers get neither buttons nor an invitation (their Google Calendar has the event)
+    # organizers get no guest links and no invitation (their Google Calendar has the event)
     assert CANCEL_URL not in email.text and not email.attachments
     assert email.reply_to_email == "gus@example.com"
 
@@ -124,6 +124,19 @@ def test_guest_buttons_link_to_guest_links():
     # the href is escaped in the HTML and comes back whole
     assert CANCEL_URL in parsed.hrefs and RESCHEDULE_URL in parsed.hrefs
     assert "https://meet.google.com/abc-defg-hij" in parsed.hrefs
+
+
+def test_organizer_gets_the_google_event_to_manage_it():
+    event = "https://www.google.com/calendar/event?eid=abc123"
+    b = booking(google={"meet_link": "https://meet.google.com/abc-defg-hij", "html_link": event})
+    for kind in (emails.CONFIRMED, emails.RESCHEDULED):
+        email = render(kind, emails.ORGANIZER, b)
+        assert event in links(email.html).hrefs and f"In Google Kalender öffnen: {event}" in email.text
+        assert "informiert Gus" in email.text
+    assert event not in render(emails.CONFIRMED, emails.GUEST, b).html
+    assert event not in render(emails.CANCELLED, emails.ORGANIZER, b).html
+    forged = booking(google={"html_link": "javascript:alert(1)"})
+    assert "javascript:" not in render(emails.CONFIRMED, emails.ORGANIZER, forged).html
 
 
 def test_only_https_meet_links_become_links():
