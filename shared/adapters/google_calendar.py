@@ -2,11 +2,12 @@
 
 One `GoogleCalendar` per connected Google account and its credentials. Connections are kept
 alive per thread (an httplib2.Http is not thread-safe) and shared by every account's requests,
-so a warm instance does not open a new TLS connection to Google for each call. Access tokens are
-cached per process by Google account so a warm instance does not refresh on every request. Transient Google errors (429, 403
-rateLimitExceeded, 5xx, socket errors) are retried by googleapiclient's own exponential backoff
-(`execute(num_retries=...)`); `invalid_grant` becomes `CalendarAuthRevoked`; anything else
-becomes a `GoogleApiError` carrying Google's status and reason.
+so a warm instance does not open a new TLS connection to Google for each call. Access tokens
+are cached per process by Google account so a warm instance does not refresh on every request.
+Transient Google errors (429, 403 rateLimitExceeded, 5xx, socket errors) are retried by
+googleapiclient's own exponential backoff (`execute(num_retries=...)`); `invalid_grant` becomes
+`CalendarAuthRevoked`; anything else becomes a `GoogleApiError` carrying Google's status and
+reason.
 """
 
 from __future__ import annotations

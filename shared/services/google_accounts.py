@@ -215,8 +215,9 @@ def connections(account: dict, found: dict) -> Connections:
     default_account = cal = None
     if chosen:
         gid = chosen["google_account_id"]
-        data = doc(_ref(gid))
-        default_account = GoogleAccount.from_doc(gid, data) if data is not None else None
+        default_account = accounts.get(gid)
+        if default_account is None and (data := doc(_ref(gid))) is not None:
+            default_account = GoogleAccount.from_doc(gid, data)
         cal = doc(_calendars_ref(gid).document(calendar_key(chosen["calendar_id"])))
     ordered = sorted(accounts.values(), key=lambda ga: (ga.created_at or _now(), ga.email))
     return Connections(account, tuple(ordered), default_account, cal)

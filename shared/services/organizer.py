@@ -45,10 +45,10 @@ def _get_all(refs: list) -> dict:
 
 
 def load(account_id: str, *, slug: str | None = None, event_type_id: str | None = None,
-         active_only: bool = True, also: tuple = ()) -> Organizer:
+         also: tuple = ()) -> Organizer:
     """The organizer of `account_id`, with the event type named by `slug` (a booking page,
-    whose inactive event types are "not found" unless not `active_only`) or `event_type_id`;
-    `also` are further documents to read in the same round trip (`Organizer.snapshot`)."""
+    where an inactive event type is "not found") or `event_type_id`; `also` are further
+    documents to read in the same round trip (`Organizer.snapshot`)."""
     account_ref = members.account_ref(account_id)
     page_ref = event_types.slug_ref(account_id, slug) if slug is not None else None
     if slug is not None and page_ref is None:
@@ -70,7 +70,7 @@ def load(account_id: str, *, slug: str | None = None, event_type_id: str | None 
     if event_type_id:
         event_type = event_types.from_snapshot(
             account_id, found.get(event_types.ref(event_type_id).path))
-        if active_only and slug is not None:
+        if slug is not None:
             event_type = event_types.bookable(event_type)
     owner_snap = found.get(members.member_ref(owner_id).path) if owner_id else None
     owner = (members.Member.from_doc(owner_snap.id, owner_snap.to_dict())
