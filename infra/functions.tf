@@ -80,6 +80,11 @@ locals {
     MAIL_FROM_NAME         = var.mail_from_name
     SECRETS_BACKEND        = "secretmanager"
   }
+  # Read by functions-framework itself: its gunicorn threads, one per request an instance
+  # accepts at once (max_instance_request_concurrency).
+  framework_environment = {
+    THREADS = tostring(var.function_concurrency)
+  }
 }
 
 resource "google_cloudfunctions2_function" "function" {
@@ -106,13 +111,17 @@ resource "google_cloudfunctions2_function" "function" {
   service_config {
     service_account_email = local.function_accounts[each.key].email
     available_memory      = var.function_memory
+    available_cpu         = var.function_cpu
     timeout_seconds       = each.value.timeout_seconds
-    max_instance_count    = var.max_instances
-    min_instance_count    = each.value.public ? var.min_instances : 0
+    # Several requests per instance (the code is thread-safe: clients are shared, state is in
+    # Firestore), so a burst of guests does not wait for one cold start each.
+    max_instance_request_concurrency = var.function_concurrency
+    max_instance_count               = var.max_instances
+    min_instance_count               = each.value.public ? var.min_instances : 0
     # Cloud Tasks and Scheduler count as internal traffic, so notify needs no public ingress.
     ingress_settings               = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    environment_variables          = local.function_environment
+    environment_variables          = merge(local.function_environment, local.framework_environment)
   }
 
   depends_on = [time_sleep.iam_propagation]

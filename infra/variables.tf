@@ -151,6 +151,28 @@ variable "function_memory" {
   }
 }
 
+variable "function_cpu" {
+  description = "vCPUs of each function instance; serving several requests at once (function_concurrency > 1) needs at least 1."
+  type        = string
+  default     = "1"
+
+  validation {
+    condition     = contains(["1", "2"], var.function_cpu)
+    error_message = "function_cpu must be \"1\" or \"2\"."
+  }
+}
+
+variable "function_concurrency" {
+  description = "Requests one instance serves at once (functions-framework's threads). With max_instances it bounds the concurrent requests per function; at 1, a burst of guests waits for new instances and their cold starts."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.function_concurrency >= 1 && var.function_concurrency <= 80 && floor(var.function_concurrency) == var.function_concurrency
+    error_message = "function_concurrency must be a whole number between 1 and 80."
+  }
+}
+
 variable "max_instances" {
   description = "Upper bound on instances per function: caps cost and protects Google API quotas under a traffic spike."
   type        = number

@@ -154,6 +154,13 @@ def test_every_cloud_setting_is_wired():
     assert _unquote(_locals("functions.tf")["function_environment"]["SECRETS_BACKEND"]) == "secretmanager"
 
 
+def test_instances_serve_as_many_requests_as_functions_framework_has_threads():
+    functions = (INFRA / "functions.tf").read_text(encoding="utf-8")
+    assert "max_instance_request_concurrency = var.function_concurrency" in functions
+    threads = _locals("functions.tf")["framework_environment"]["THREADS"]
+    assert "var.function_concurrency" in threads
+
+
 def test_every_secret_exists_and_is_granted_only_where_read():
     secret_ids = set(re.findall(r'^[A-Z_]+ = "([a-z0-9-]+)"$',
                                 (ROOT / "shared" / "secrets.py").read_text(), re.MULTILINE))
