@@ -101,7 +101,7 @@ def google_busy(connected: Iterable[google_accounts.GoogleAccount], start: datet
     accounts: dict[str, google_accounts.GoogleAccount] = {}
     calendars: dict[str, list[str]] = {}
     # One listing serves both the conflict calendars and the check that no broken connection
-    # hides some (conflict_calendars() leaves broken connections out).
+    # hides some (Connections.conflict_calendars() leaves broken connections out).
     for ga in connected:
         ids = list(ga.conflict_calendar_ids)
         if ids and not ga.connected:

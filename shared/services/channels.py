@@ -202,10 +202,13 @@ def watched_calendars(account_id: str) -> set[tuple[str, str]]:
     """(google_account_id, calendar_id) of the default and every conflict calendar whose events
     we may read, and of every calendar holding upcoming bookings; one shared as free/busy only
     cannot be watched and is always asked freeBusy."""
+    return _watched(account_id, google_accounts.read_connections(account_id))
+
+
+def _watched(account_id: str, connections: google_accounts.Connections) -> set[tuple[str, str]]:
     from shared.services import bookings
 
-    connections = google_accounts.read_connections(account_id)
-    connected = {ga.id: ga for ga in connections.accounts if ga.connected}
+    connected = {ga.id for ga in connections.accounts if ga.connected}
     roles: dict[str, dict[str, str | None]] = {}
 
     def role(gid: str, calendar_id: str) -> str | None:
@@ -214,7 +217,7 @@ def watched_calendars(account_id: str) -> set[tuple[str, str]]:
                           for c in google_accounts.calendars(gid)}
         return roles[gid].get(calendar_id, FREE_BUSY_ONLY)  # no longer listed: not readable
 
-    wanted = {(gid, cid) for gid, ga in connected.items() for cid in ga.conflict_calendar_ids
+    wanted = {(gid, cid) for gid, cids in connections.conflict_calendars().items() for cid in cids
               if role(gid, cid) != FREE_BUSY_ONLY}
     try:
         ga, cal = connections.default_calendar()
@@ -236,8 +239,9 @@ def ensure_channels(account_id: str) -> dict:
     about to expire, stop those of calendars no longer used, and sync every watched calendar.
     Call after the integration settings changed. Google failures are logged and the calendar
     marked failed (its lookups use freeBusy); the hourly renewal tries again."""
-    wanted = watched_calendars(account_id)
-    connected = {ga.id for ga in google_accounts.list_for_account(account_id) if ga.connected}
+    connections = google_accounts.read_connections(account_id)
+    wanted = _watched(account_id, connections)
+    connected = {ga.id for ga in connections.accounts if ga.connected}
     existing = of_account(account_id)
     soon = _now() + RENEW_WITHIN
     handled: set[tuple[str, str]] = set()

@@ -24,6 +24,7 @@ from shared import crypto, errors, secrets
 from shared.adapters.firestore import Changed, db, read, transactional, update_unchanged
 from shared.adapters.google_calendar import GoogleCalendar, forget_token
 from shared.logs import get_logger, log
+from shared.services import members
 
 logger = get_logger("google_accounts")
 
@@ -137,18 +138,6 @@ def calendar(gid: str, calendar_id: str) -> dict:
     return snap.to_dict()
 
 
-def conflict_calendars(account_id: str) -> dict[str, list[str]]:
-    """{google_account_id: [calendar_id]} to check for conflicts, connected accounts only."""
-    return {ga.id: list(ga.conflict_calendar_ids) for ga in list_for_account(account_id)
-            if ga.connected and ga.conflict_calendar_ids}
-
-
-def default_calendar(account_id: str, account: dict | None = None) -> tuple[GoogleAccount, dict]:
-    """(Google account, calendar) where new events go, or Conflict saying what the owner must do.
-    Pass the account document when it was just read."""
-    return read_connections(account_id, account).default_calendar()
-
-
 @dataclass(frozen=True)
 class Connections:
     """An account's Google accounts (oldest first) and the documents of its default calendar,
@@ -159,6 +148,11 @@ class Connections:
     accounts: tuple[GoogleAccount, ...]
     default_account: GoogleAccount | None
     default_calendar_doc: dict | None
+
+    def conflict_calendars(self) -> dict[str, list[str]]:
+        """{google_account_id: [calendar_id]} to check for conflicts, connected accounts only."""
+        return {ga.id: list(ga.conflict_calendar_ids) for ga in self.accounts
+                if ga.connected and ga.conflict_calendar_ids}
 
     def default_calendar(self) -> tuple[GoogleAccount, dict]:
         """(Google account, calendar) where new events go, or Conflict saying what to do."""
@@ -225,11 +219,7 @@ def connections(account: dict, found: dict) -> Connections:
 
 def read_connections(account_id: str, account: dict | None = None) -> Connections:
     """An account's connections in one round trip (two without the account document)."""
-    if account is None:
-        snap = read(ACCOUNTS, account_id)
-        if not snap.exists:
-            raise errors.NotFound("account not found")
-        account = snap.to_dict()
+    account = account if account is not None else members.get_account(account_id)
     refs = connection_refs(account)
     found = {snap.reference.path: snap for snap in db().get_all(refs)} if refs else {}
     return connections(account, found)

@@ -132,9 +132,12 @@ def member_ref(member_id: str):
     return db().collection(MEMBERS).document(member_id)
 
 
+def member_from(snap) -> Member | None:
+    return Member.from_doc(snap.id, snap.to_dict()) if snap is not None and snap.exists else None
+
+
 def get_member(member_id: str) -> Member | None:
-    snap = member_ref(member_id).get()
-    return Member.from_doc(snap.id, snap.to_dict()) if snap.exists else None
+    return member_from(member_ref(member_id).get())
 
 
 def account_ref(account_id: str):

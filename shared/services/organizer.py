@@ -72,8 +72,6 @@ def load(account_id: str, *, slug: str | None = None, event_type_id: str | None 
             account_id, found.get(event_types.ref(event_type_id).path))
         if slug is not None:
             event_type = event_types.bookable(event_type)
-    owner_snap = found.get(members.member_ref(owner_id).path) if owner_id else None
-    owner = (members.Member.from_doc(owner_snap.id, owner_snap.to_dict())
-             if owner_snap is not None and owner_snap.exists else None)
+    owner = members.member_from(found.get(members.member_ref(owner_id).path)) if owner_id else None
     return Organizer(account_id, account, google_accounts.connections(account, found),
                      event_type, owner, found)

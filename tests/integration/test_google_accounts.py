@@ -43,7 +43,7 @@ def connect(account_id, email="alice@example.com", entries=None, sub=None):
 def test_first_connection_sets_default_and_meet_and_stores_calendars(account):
     saved = connect(account)
     assert saved.created and saved.default_set
-    ga, cal = ga_service.default_calendar(account)
+    ga, cal = ga_service.read_connections(account).default_calendar()
     assert ga.id == saved.google_account_id and cal["calendar_id"] == "alice@example.com"
     assert db().collection("accounts").document(account).get().get("meet_enabled") is True
     stored = {c["summary"]: c for c in ga_service.calendars(ga.id)}
@@ -57,12 +57,12 @@ def test_first_connection_sets_default_and_meet_and_stores_calendars(account):
 
 def test_no_default_and_reconnect_needed_are_clear_conflicts(account):
     with pytest.raises(errors.Conflict) as none_set:
-        ga_service.default_calendar(account)
+        ga_service.read_connections(account).default_calendar()
     assert none_set.value.code == "no_default_calendar"
     saved = connect(account)
     ga_service.mark_reconnect_needed(saved.google_account_id)
     with pytest.raises(errors.Conflict) as broken:
-        ga_service.default_calendar(account)
+        ga_service.read_connections(account).default_calendar()
     assert broken.value.code == "google_reconnect_needed"
     with pytest.raises(errors.CalendarAuthRevoked):
         ga_service.calendar_client(saved.google_account_id)
@@ -72,12 +72,12 @@ def test_conflict_calendars_cover_connected_accounts_only(account):
     alice = connect(account).google_account_id
     bob = connect(account, "bob@example.com").google_account_id
     ga_service.set_conflict_check(account, alice, "team@group.calendar.google.com", True)
-    assert ga_service.conflict_calendars(account) == {
+    assert ga_service.read_connections(account).conflict_calendars() == {
         alice: ["alice@example.com", "team@group.calendar.google.com"],
         bob: ["bob@example.com"],
     }
     ga_service.mark_reconnect_needed(bob)
-    assert ga_service.conflict_calendars(account) == {
+    assert ga_service.read_connections(account).conflict_calendars() == {
         alice: ["alice@example.com", "team@group.calendar.google.com"]}
 
 
@@ -101,7 +101,7 @@ def test_only_writable_calendars_can_be_the_default(account):
         ga_service.set_default_calendar(account, gid, "holidays@group.v.calendar.google.com")
     assert read_only.value.code == "calendar_not_writable"
     ga_service.set_default_calendar(account, gid, "team@group.calendar.google.com")
-    assert ga_service.default_calendar(account)[1]["summary"] == "Team"
+    assert ga_service.read_connections(account).default_calendar()[1]["summary"] == "Team"
 
 
 def test_refresh_drops_gone_calendars_and_a_default_that_went_away(account):
@@ -114,7 +114,7 @@ def test_refresh_drops_gone_calendars_and_a_default_that_went_away(account):
     assert cleared
     assert {c["summary"] for c in ga_service.calendars(gid)} == {"alice@example.com", "New"}
     with pytest.raises(errors.Conflict):
-        ga_service.default_calendar(account)
+        ga_service.read_connections(account).default_calendar()
 
 
 def test_delete_removes_calendars_sync_state_and_the_default(account):
