@@ -118,10 +118,6 @@ def get_for_account(account_id: str, gid: str) -> GoogleAccount:
     return ga
 
 
-def list_for_account(account_id: str) -> list[GoogleAccount]:
-    return list(read_connections(account_id).accounts)
-
-
 def calendars(gid: str) -> list[dict]:
     """Stored calendars of a Google account: primary first, then by name."""
     found = [s.to_dict() for s in _calendars_ref(gid).get()]

@@ -50,8 +50,8 @@ def cal(ga_view: dict, calendar_id_or_summary: str) -> dict:
                 if calendar_id_or_summary in (c["calendar_id"], c["summary"]))
 
 
-def stored_google_accounts(account_id: str) -> list:
-    return google_accounts.list_for_account(account_id)
+def stored_google_accounts(account_id: str) -> tuple:
+    return google_accounts.read_connections(account_id).accounts
 
 
 # --- connecting ------------------------------------------------------------------------------

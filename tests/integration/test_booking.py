@@ -94,8 +94,8 @@ def test_one_freebusy_per_google_account_covering_all_its_conflict_calendars(org
 def test_long_ranges_are_chunked_for_google(stack, urls):
     org = Organizer(urls, horizon_days=200)
     seq = sandbox.last_request_seq(urls)
-    availability.google_busy(google_accounts.list_for_account(org.account_id), at(0, "00:00"),
-                             at(200, "00:00"))
+    connected = google_accounts.read_connections(org.account_id).accounts
+    availability.google_busy(connected, at(0, "00:00"), at(200, "00:00"))
     assert len(org.calls(seq)) == 3  # 200 days in windows of at most 90
 
 

@@ -89,10 +89,10 @@ def test_second_account_does_not_take_the_default_and_reconnect_keeps_choices(ac
     ga_service.set_conflict_check(account, alice, "alice@example.com", False)
     again = connect(account, sub=sub)
     assert again.google_account_id == alice and not again.created
-    assert len(ga_service.list_for_account(account)) == 2
+    stored = ga_service.read_connections(account).accounts
+    assert len(stored) == 2
     assert not ga_service.calendar(alice, "alice@example.com")["conflict_check"]
-    assert [g.email for g in ga_service.list_for_account(account)] == ["alice@example.com",
-                                                                     "bob@example.com"]
+    assert [g.email for g in stored] == ["alice@example.com", "bob@example.com"]
 
 
 def test_only_writable_calendars_can_be_the_default(account):

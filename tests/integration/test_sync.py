@@ -287,7 +287,7 @@ def test_slot_lookups_use_the_cache_and_confirmation_asks_google(watched, urls):
         watched, _hour(2, 0), _hour(3, 0)).all_busy, what="event cached")
     window = (_hour(1, 0), _hour(9, 0))
     before = sandbox.last_request_seq(urls)
-    connected = google_accounts.list_for_account(watched["account_id"])
+    connected = google_accounts.read_connections(watched["account_id"]).accounts
     assert availability.google_busy(connected, *window) == [(start, end)]
     assert sandbox.requests_since(urls, before, email=watched["email"]) == []
     live = availability.google_busy(connected, *window, live=True)
@@ -357,7 +357,7 @@ def test_free_busy_only_calendars_are_not_watched_and_always_asked_live(stack, u
     assert [c.calendar_id for c in channels.of_account(account_id)] == [email]
     sandbox.wait_for(lambda: _synced(gid, email), what="primary synced")
     before = sandbox.last_request_seq(urls)
-    availability.google_busy(google_accounts.list_for_account(account_id), _hour(1, 0),
+    availability.google_busy(google_accounts.read_connections(account_id).accounts, _hour(1, 0),
                              _hour(2, 0))
     calls = sandbox.requests_since(urls, before, email=email)
     assert [c["calendar_method"] for c in calls] == ["calendar.freebusy.query"]
